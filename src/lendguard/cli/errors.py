@@ -1,0 +1,29 @@
+"""How the CLI reports a refused input: one line on stderr, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import typer
+
+from lendguard.errors import LendGuardError
+
+EXIT_BAD_INPUT = 2
+
+
+@contextmanager
+def bad_input_exits() -> Iterator[None]:
+    """Turn a :class:`LendGuardError` into ``error[code]: message`` on stderr and exit 2."""
+    try:
+        yield
+    except LendGuardError as exc:
+        print(f"error[{exc.code}]: {exc.message}", file=sys.stderr)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def fail(message: str, code: str = "bad_input") -> Callable[[], None]:
+    """Exit 2 with one line, for CLI-level checks that have no library error."""
+    print(f"error[{code}]: {message}", file=sys.stderr)
+    raise typer.Exit(EXIT_BAD_INPUT)

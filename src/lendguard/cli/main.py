@@ -1,0 +1,13 @@
+"""Entry point of the ``lendguard`` command: registers the sub-commands of each domain."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="lendguard",
+    help="LendGuard: servicing ledger, delinquency and risk tools for a consumer-credit book.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)

@@ -1,0 +1,88 @@
+"""Typed errors for bad input and refused business actions.
+
+Every error a caller can cause carries a stable ``code`` so the CLI can print one clear line and
+exit 2, and the service (later) can answer problem+json. Broken invariants are not here: they are
+plain ``AssertionError`` and crash, because they mean a bug, not bad input.
+"""
+
+
+class LendGuardError(Exception):
+    """Base class: an input or a request the platform refuses. Nothing was written."""
+
+    code = "lendguard_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidAmountError(LendGuardError):
+    """An amount that is a float, has sub-minor-unit precision, or is not positive where required."""
+
+    code = "invalid_amount"
+
+
+class CurrencyMismatchError(LendGuardError):
+    """Two amounts in different currencies were combined."""
+
+    code = "currency_mismatch"
+
+
+class InvalidDateError(LendGuardError):
+    """A date outside what the operation allows (before opening, before the last close...)."""
+
+    code = "invalid_date"
+
+
+class CalendarRangeError(LendGuardError):
+    """A business-calendar question about a date the calendar has no data for."""
+
+    code = "calendar_out_of_range"
+
+
+class ProductConfigError(LendGuardError):
+    """A product file that is missing fields, has contradictory fields or breaks a rate cap."""
+
+    code = "invalid_product"
+
+
+class RateCapError(ProductConfigError):
+    """A plan or product whose APR exceeds the configured cap."""
+
+    code = "rate_cap_exceeded"
+
+
+class UnknownAccountError(LendGuardError):
+    """No account with that id."""
+
+    code = "unknown_account"
+
+
+class UnknownProductError(LendGuardError):
+    """No product with that id or path."""
+
+    code = "unknown_product"
+
+
+class AccountStateError(LendGuardError):
+    """The event is not allowed in the account's current state (closed, frozen, over limit...)."""
+
+    code = "account_state"
+
+
+class InvalidEventError(LendGuardError):
+    """An event whose fields are malformed or that refers to something that does not exist."""
+
+    code = "invalid_event"
+
+
+class IdempotencyConflictError(LendGuardError):
+    """A request id reused with a different request body."""
+
+    code = "idempotency_conflict"
+
+
+class ScheduleError(LendGuardError):
+    """Schedule parameters that cannot produce a schedule (term <= 0, negative rate...)."""
+
+    code = "invalid_schedule"

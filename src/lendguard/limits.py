@@ -1,0 +1,22 @@
+"""Every bound the platform enforces at its edges, in one place (TigerBeetle habit).
+
+Each limit is a named ``*_max`` constant so a reader can find what stops a runaway input.
+"""
+
+amount_minor_max = 10**15
+"""Largest single amount in minor units (10 trillion yuan): far above any consumer loan."""
+
+term_periods_max = 360
+"""Longest schedule, in periods. Consumer plans are at most 60 (DOMAIN 5.1); 360 admits mortgages."""
+
+events_per_account_max = 1_000_000
+"""An account with more events than this is a bug or an attack."""
+
+events_per_request_max = 10_000
+"""Events one library call or CLI invocation may post at once."""
+
+page_size_max = 1_000
+"""Rows one listing may return."""
+
+annual_rate_percent_max = 1_000
+"""A rate above 1000% a year is a typo, not a product; caps (DOMAIN 6a) are far lower."""
