@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import NoReturn
 from contextlib import contextmanager
 
 import typer
@@ -23,7 +24,7 @@ def bad_input_exits() -> Iterator[None]:
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
-def fail(message: str, code: str = "bad_input") -> Callable[[], None]:
+def fail(message: str, code: str = "bad_input") -> NoReturn:
     """Exit 2 with one line, for CLI-level checks that have no library error."""
     print(f"error[{code}]: {message}", file=sys.stderr)
     raise typer.Exit(EXIT_BAD_INPUT)
