@@ -11,3 +11,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+from lendguard.cli.schedule import schedule_command  # noqa: E402
+app.command("schedule")(schedule_command)

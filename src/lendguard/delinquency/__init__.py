@@ -1,0 +1,1 @@
+"""Delinquency: days past due clocks, buckets, classification, staging."""

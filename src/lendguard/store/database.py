@@ -1,0 +1,108 @@
+"""Engines and migrations: where the store's data lives and how its schema gets there.
+
+SQLite is the single-machine default; PostgreSQL serves shared deployments. Both get the same
+schema from the same Alembic migrations, run programmatically so an installed package migrates
+from any working directory with no ``alembic.ini``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+
+from lendguard.errors import LendGuardError
+from lendguard.store.repository import BEGIN_IMMEDIATE_OPTION, Store
+
+DATABASE_URL_VARIABLE = "LENDGUARD_DB"
+"""Environment variable naming the database URL."""
+
+DEFAULT_URL = "sqlite:///lendguard.sqlite"
+"""A SQLite file in the current directory: works with no setup for a single user."""
+
+MIGRATIONS_DIRECTORY = Path(__file__).parent / "migrations"
+
+SQLITE_BUSY_TIMEOUT_MILLISECONDS = 5_000
+"""How long a SQLite writer waits for another's lock before failing: far above one append."""
+
+MIGRATION_LOCK_KEY = 0x4C47_5354
+"""PostgreSQL advisory lock id ("LGST") that serialises concurrent migrations."""
+
+
+class UnsupportedDatabaseError(LendGuardError):
+    """A database URL for a backend the store does not support."""
+
+    code = "unsupported_database"
+
+
+def default_url() -> str:
+    """The database URL from ``LENDGUARD_DB``, else :data:`DEFAULT_URL`."""
+    return os.environ.get(DATABASE_URL_VARIABLE, DEFAULT_URL)
+
+
+def create_engine_for(url: str) -> Engine:
+    """An engine tuned for its backend: SQLite (WAL) or PostgreSQL through psycopg 3."""
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(url)
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
+        return engine
+    if backend == "postgresql":
+        return create_engine(url)
+    raise UnsupportedDatabaseError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration; a no-op when it is already there."""
+    with engine.execution_options(**{BEGIN_IMMEDIATE_OPTION: True}).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+        command.upgrade(_alembic_config(connection), "head")
+
+
+def open_store(url: str | None = None) -> Store:
+    """A migrated store at ``url`` (default: :func:`default_url`)."""
+    engine = create_engine_for(default_url() if url is None else url)
+    migrate(engine)
+    return Store(engine)
+
+
+def _alembic_config(connection: Connection) -> Config:
+    """Alembic settings built in code; ``env.py`` runs on the connection passed here."""
+    config = Config()
+    # configparser treats "%" as interpolation, so a path containing it must be escaped.
+    config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
+    """Per-connection SQLite settings.
+
+    WAL lets readers run beside the writer; ``synchronous=NORMAL`` in WAL mode survives a process
+    crash and loses at most the last commits on power loss; foreign keys are off by default in
+    SQLite. ``isolation_level = None`` hands BEGIN to :func:`_begin_sqlite`.
+    """
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MILLISECONDS}")
+    cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    """Start write transactions with ``BEGIN IMMEDIATE``.
+
+    A deferred transaction that reads and then writes cannot wait for the lock once another
+    writer has committed (``SQLITE_BUSY_SNAPSHOT``); taking the lock at BEGIN makes writers queue
+    under the busy timeout instead. Reads keep a deferred BEGIN so they never block writers.
+    """
+    immediate = connection.get_execution_options().get(BEGIN_IMMEDIATE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

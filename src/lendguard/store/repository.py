@@ -1,0 +1,453 @@
+"""The store: reads and writes ledger records, each write in one transaction.
+
+Why Core statements built once: a servicing call appends one to three events, so the cost per
+call (statement compile, round trips) decides throughput, not row volume. Each ``append`` is one
+compare-and-set on the account row plus one bulk insert per table.
+
+Broken invariants in what the core hands over (an unbalanced journal, out-of-order sequences)
+raise ``AssertionError`` even under ``python -O``: they are bugs, not bad input.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from lendguard import limits
+from lendguard.errors import (
+    LendGuardError,
+    ProductConfigError,
+    UnknownAccountError,
+    UnknownProductError,
+)
+from lendguard.store import schema
+from lendguard.store.records import (
+    AccountRecord,
+    EventRecord,
+    JournalLine,
+    ProductRecord,
+    RequestRecord,
+)
+
+BEGIN_IMMEDIATE_OPTION = "lendguard_begin_immediate"
+"""Execution option set on write transactions: SQLite then takes its write lock at BEGIN."""
+
+_DIALECT_INSERTS: dict[str, Callable[[Any], Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+"""Dialects with ``ON CONFLICT``, which the store uses for race-free idempotent inserts."""
+
+
+class ConcurrentUpdateError(LendGuardError):
+    """Another writer appended to the account first. Nothing was written: reload and retry."""
+
+    code = "concurrent_update"
+
+
+class DuplicateRequestError(ConcurrentUpdateError):
+    """Another writer stored this request id first. Nothing was written.
+
+    A subclass of :class:`ConcurrentUpdateError` so one retry loop serves both: on retry,
+    ``find_request`` finds the stored answer.
+    """
+
+    code = "duplicate_request"
+
+
+class DuplicateAccountError(LendGuardError):
+    """An account with that id already exists."""
+
+    code = "duplicate_account"
+
+
+class InvalidPageError(LendGuardError):
+    """A listing asked for a page outside ``1..page_size_max`` rows or a negative offset."""
+
+    code = "invalid_page"
+
+
+_PRODUCT_COLUMNS = [schema.products.c[name] for name in ProductRecord.__slots__]
+_ACCOUNT_COLUMNS = [schema.accounts.c[name] for name in AccountRecord.__slots__]
+_EVENT_COLUMNS = [schema.events.c[name] for name in EventRecord.__slots__]
+_LINE_COLUMNS = [schema.journal_lines.c[name] for name in JournalLine.__slots__]
+_REQUEST_COLUMNS = [schema.requests.c[name] for name in RequestRecord.__slots__]
+
+_NEXT_STORED_ORDER = select(
+    func.coalesce(func.max(schema.products.c.stored_order), 0) + 1
+).scalar_subquery()
+
+_ADVANCE_HEAD = (
+    update(schema.accounts)
+    .where(
+        schema.accounts.c.account_id == bindparam("target_account_id"),
+        schema.accounts.c.head_sequence == bindparam("expected_sequence"),
+    )
+    .values(
+        head_sequence=bindparam("new_head_sequence"),
+        status=func.coalesce(bindparam("new_status", type_=String), schema.accounts.c.status),
+    )
+)
+"""Compare-and-set: moves the head only if nobody else did; also the row lock on PostgreSQL."""
+
+_SET_STATUS = (
+    update(schema.accounts)
+    .where(schema.accounts.c.account_id == bindparam("target_account_id"))
+    .values(status=bindparam("new_status"))
+)
+
+
+class Store:
+    """Ledger persistence over one SQLAlchemy engine (SQLite or PostgreSQL).
+
+    Build it with :func:`lendguard.store.open_store`, which also migrates. Every write method is
+    one transaction: on any error, nothing is written.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        dialect_insert = _DIALECT_INSERTS[engine.dialect.name]
+        self._engine = engine
+        self._write_engine = engine.execution_options(**{BEGIN_IMMEDIATE_OPTION: True})
+        self._is_postgres = engine.dialect.name == "postgresql"
+        self._insert_account = _insert_if_new(dialect_insert, schema.accounts)
+        self._insert_request = _insert_if_new(dialect_insert, schema.requests)
+        self._upsert_snapshot = _snapshot_upsert(dialect_insert)
+        self._insert_event = insert(schema.events)
+        self._insert_line = insert(schema.journal_lines)
+
+    def close(self) -> None:
+        """Close pooled connections (tests drop their database right after)."""
+        self._engine.dispose()
+
+    # Products
+
+    def save_product(self, product: ProductRecord) -> None:
+        """Store a product version; saving the same text again is a no-op.
+
+        Different text under a stored id and version is refused: accounts opened under that
+        version must keep replaying with exactly the text they were opened with.
+        """
+        with self._write_engine.begin() as connection:
+            if self._is_postgres:
+                connection.exec_driver_sql("LOCK TABLE products IN EXCLUSIVE MODE")
+            stored_sha256 = connection.execute(
+                select(schema.products.c.sha256).where(
+                    schema.products.c.product_id == product.product_id,
+                    schema.products.c.version == product.version,
+                )
+            ).scalar_one_or_none()
+            if stored_sha256 is None:
+                row = _record_row(product) | {"stored_order": _NEXT_STORED_ORDER}
+                connection.execute(insert(schema.products).values(row))
+        if stored_sha256 not in (None, product.sha256):
+            raise ProductConfigError(
+                f"product {product.product_id} version {product.version} already stored with "
+                "different content; bump the version"
+            )
+
+    def get_product(self, product_id: str, version: str | None = None) -> ProductRecord:
+        """One product version; without ``version``, the one stored last."""
+        query = select(*_PRODUCT_COLUMNS).where(schema.products.c.product_id == product_id)
+        if version is not None:
+            query = query.where(schema.products.c.version == version)
+        query = query.order_by(schema.products.c.stored_order.desc()).limit(1)
+        with self._engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            named = product_id if version is None else f"{product_id} version {version}"
+            raise UnknownProductError(f"no stored product {named}")
+        return ProductRecord(*row)
+
+    def list_products(self) -> list[ProductRecord]:
+        """Every stored product version, oldest first (products are few; no paging)."""
+        query = select(*_PRODUCT_COLUMNS).order_by(schema.products.c.stored_order)
+        with self._engine.connect() as connection:
+            return [ProductRecord(*row) for row in connection.execute(query)]
+
+    # Accounts
+
+    def create_account(self, account: AccountRecord) -> None:
+        """Open an account under a stored product version, with no events yet."""
+        row = _record_row(account) | {"head_sequence": 0}
+        with self._write_engine.begin() as connection:
+            _require_product(connection, account.product_id, account.product_version)
+            inserted = connection.execute(self._insert_account, row).rowcount
+        if inserted == 0:
+            raise DuplicateAccountError(f"account {account.account_id} already exists")
+
+    def get_account(self, account_id: str) -> AccountRecord:
+        """One account; an unknown id is the caller's mistake, so it raises."""
+        query = select(*_ACCOUNT_COLUMNS).where(schema.accounts.c.account_id == account_id)
+        with self._engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            raise UnknownAccountError(f"no account {account_id}")
+        return AccountRecord(*row)
+
+    def list_accounts(
+        self, limit: int = limits.page_size_max, offset: int = 0
+    ) -> list[AccountRecord]:
+        """One page of accounts in id order."""
+        _check_page(limit, offset)
+        query = (
+            select(*_ACCOUNT_COLUMNS)
+            .order_by(schema.accounts.c.account_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._engine.connect() as connection:
+            return [AccountRecord(*row) for row in connection.execute(query)]
+
+    def set_account_status(self, account_id: str, status: str) -> None:
+        """Change an account's status outside an append (``append`` can also set it)."""
+        parameters = {"target_account_id": account_id, "new_status": status}
+        with self._write_engine.begin() as connection:
+            updated = connection.execute(_SET_STATUS, parameters).rowcount
+        if updated == 0:
+            raise UnknownAccountError(f"no account {account_id}")
+
+    # The event log
+
+    def append(
+        self,
+        account_id: str,
+        expected_sequence: int,
+        events: Sequence[EventRecord],
+        journal: Sequence[JournalLine],
+        *,
+        request: RequestRecord | None = None,
+        snapshot: dict | None = None,
+        status: str | None = None,
+    ) -> None:
+        """Write one command's outcome atomically, if the account is still at ``expected_sequence``.
+
+        ``events`` must continue the account's sequence from ``expected_sequence + 1``. The
+        snapshot, if given, is the state after these events; its ``"last_closed_on"`` key (an ISO
+        date or absent) also fills the indexed column. Raises :class:`ConcurrentUpdateError` if
+        another writer got there first, :class:`DuplicateRequestError` if the request id is taken.
+        """
+        _check_batch(account_id, expected_sequence, events, journal, request)
+        head_sequence = expected_sequence + len(events)
+        with self._write_engine.begin() as connection:
+            _advance_head(connection, account_id, expected_sequence, head_sequence, status)
+            if (
+                request is not None
+                and not connection.execute(self._insert_request, _record_row(request)).rowcount
+            ):
+                raise DuplicateRequestError(f"request {request.request_id} is already stored")
+            if events:
+                connection.execute(self._insert_event, [_record_row(event) for event in events])
+            if journal:
+                connection.execute(self._insert_line, [_record_row(line) for line in journal])
+            if snapshot is not None:
+                connection.execute(
+                    self._upsert_snapshot, _snapshot_row(account_id, head_sequence, snapshot)
+                )
+
+    def find_request(self, request_id: str) -> RequestRecord | None:
+        """The stored answer to a request id, or ``None`` if the request is new."""
+        query = select(*_REQUEST_COLUMNS).where(schema.requests.c.request_id == request_id)
+        with self._engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else RequestRecord(*row)
+
+    def load_events(self, account_id: str, after_sequence: int = 0) -> list[EventRecord]:
+        """An account's events after ``after_sequence``, in sequence order."""
+        query = (
+            select(*_EVENT_COLUMNS)
+            .where(
+                schema.events.c.account_id == account_id,
+                schema.events.c.sequence > after_sequence,
+            )
+            .order_by(schema.events.c.sequence)
+        )
+        with self._engine.connect() as connection:
+            return [EventRecord(*row) for row in connection.execute(query)]
+
+    def load_snapshot(self, account_id: str) -> tuple[int, dict] | None:
+        """``(sequence, state)`` of the account's last snapshot, or ``None`` if it has none."""
+        table = schema.account_snapshots
+        query = select(table.c.sequence, table.c.state).where(table.c.account_id == account_id)
+        with self._engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else (row.sequence, row.state)
+
+    # The journal
+
+    def journal(
+        self, account_id: str | None = None, limit: int = limits.page_size_max, offset: int = 0
+    ) -> list[JournalLine]:
+        """One page of journal lines (of one account, or all) in posting order."""
+        _check_page(limit, offset)
+        table = schema.journal_lines
+        query = select(*_LINE_COLUMNS)
+        if account_id is not None:
+            query = query.where(table.c.account_id == account_id)
+        query = query.order_by(table.c.account_id, table.c.sequence, table.c.line_number)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query.limit(limit).offset(offset))
+            return [JournalLine(*row) for row in rows]
+
+    def trial_balance(self) -> dict[tuple[str, str], int]:
+        """Net amount per ``(ledger_account, currency)`` over the whole journal."""
+        table = schema.journal_lines
+        query = select(table.c.ledger_account, table.c.currency, func.sum(table.c.amount_minor))
+        query = query.group_by(table.c.ledger_account, table.c.currency)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query)
+            return {(account, currency): int(total) for account, currency, total in rows}
+
+    def journal_total_by_currency(self) -> dict[str, int]:
+        """Sum of every line per currency: zero for each currency in a sound ledger."""
+        table = schema.journal_lines
+        query = select(table.c.currency, func.sum(table.c.amount_minor)).group_by(table.c.currency)
+        with self._engine.connect() as connection:
+            return {currency: int(total) for currency, total in connection.execute(query)}
+
+
+def _insert_if_new(dialect_insert: Callable[[Any], Insert], table: Table) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING``: rowcount 0 means the key was taken, even by a
+    writer still in flight, so a duplicate is detected without a racy read first."""
+    statement = dialect_insert(table).on_conflict_do_nothing()
+    # SQLAlchemy keeps rowcount only for UPDATE and DELETE unless asked.
+    return statement.execution_options(preserve_rowcount=True)
+
+
+def _snapshot_upsert(dialect_insert: Callable[[Any], Insert]) -> Insert:
+    """``INSERT ... ON CONFLICT (account_id) DO UPDATE``: one snapshot per account, the latest."""
+    statement = dialect_insert(schema.account_snapshots)
+    replaced = ("sequence", "state", "last_closed_on")
+    return statement.on_conflict_do_update(
+        index_elements=["account_id"],
+        set_={name: statement.excluded[name] for name in replaced},
+    )
+
+
+def _record_row(record: Any) -> dict[str, Any]:
+    """A record as an insert row; shallow, as ``dataclasses.asdict`` would deep-copy payloads."""
+    return {name: getattr(record, name) for name in record.__slots__}
+
+
+def _snapshot_row(account_id: str, sequence: int, state: dict) -> dict[str, Any]:
+    """The snapshot row; ``last_closed_on`` is lifted out of the state for the index."""
+    last_closed_on = state.get("last_closed_on")
+    return {
+        "account_id": account_id,
+        "sequence": sequence,
+        "state": state,
+        "last_closed_on": None if last_closed_on is None else date.fromisoformat(last_closed_on),
+    }
+
+
+def _require_product(connection: Connection, product_id: str, version: str) -> None:
+    """Refuse an account whose product version was never stored."""
+    query = select(schema.products.c.version).where(
+        schema.products.c.product_id == product_id, schema.products.c.version == version
+    )
+    if connection.execute(query).first() is None:
+        raise UnknownProductError(f"no stored product {product_id} version {version}")
+
+
+def _advance_head(
+    connection: Connection,
+    account_id: str,
+    expected_sequence: int,
+    head_sequence: int,
+    status: str | None,
+) -> None:
+    """Move the account's head from ``expected_sequence`` to ``head_sequence``, or refuse.
+
+    One conditional UPDATE is both the lock and the check: PostgreSQL locks the row and, if a
+    concurrent writer held it, re-reads the committed row before matching (the effect of
+    ``SELECT ... FOR UPDATE`` then compare, in one round trip).
+    """
+    parameters = {
+        "target_account_id": account_id,
+        "expected_sequence": expected_sequence,
+        "new_head_sequence": head_sequence,
+        "new_status": status,
+    }
+    if connection.execute(_ADVANCE_HEAD, parameters).rowcount == 1:
+        return
+    query = select(schema.accounts.c.head_sequence).where(
+        schema.accounts.c.account_id == account_id
+    )
+    current_sequence = connection.execute(query).scalar_one_or_none()
+    if current_sequence is None:
+        raise UnknownAccountError(f"no account {account_id}")
+    raise ConcurrentUpdateError(
+        f"account {account_id} is at sequence {current_sequence}, not {expected_sequence}; "
+        "reload and retry"
+    )
+
+
+def _check_page(limit: int, offset: int) -> None:
+    """Refuse pages larger than ``limits.page_size_max`` instead of silently clamping them."""
+    if not 1 <= limit <= limits.page_size_max:
+        raise InvalidPageError(f"page size must be 1..{limits.page_size_max}, got {limit}")
+    if offset < 0:
+        raise InvalidPageError(f"page offset must be >= 0, got {offset}")
+
+
+def _check_batch(
+    account_id: str,
+    expected_sequence: int,
+    events: Sequence[EventRecord],
+    journal: Sequence[JournalLine],
+    request: RequestRecord | None,
+) -> None:
+    """Assert the batch is well formed; the core built it, so a failure here is a bug."""
+    if len(events) > limits.events_per_request_max:
+        raise AssertionError(f"{len(events)} events exceed {limits.events_per_request_max}")
+    for offset, event in enumerate(events, start=1):
+        if (event.account_id, event.sequence) != (account_id, expected_sequence + offset):
+            raise AssertionError(
+                f"event {event.account_id}#{event.sequence} does not continue "
+                f"{account_id}#{expected_sequence + offset - 1}"
+            )
+    _check_request(account_id, expected_sequence + len(events), events, request)
+    _check_journal(account_id, {event.sequence for event in events}, journal)
+
+
+def _check_request(
+    account_id: str,
+    head_sequence: int,
+    events: Sequence[EventRecord],
+    request: RequestRecord | None,
+) -> None:
+    """Assert request ids tie up: an event carries only the id of this batch's request."""
+    request_id = None if request is None else request.request_id
+    if any(event.request_id not in (None, request_id) for event in events):
+        raise AssertionError(f"an event carries a request id other than {request_id}")
+    if request is not None and (
+        request.account_id != account_id or not 0 <= request.sequence <= head_sequence
+    ):
+        raise AssertionError(f"request {request_id} does not belong to {account_id} here")
+
+
+def _check_journal(account_id: str, sequences: set[int], journal: Sequence[JournalLine]) -> None:
+    """Assert every line belongs to a batch event and each event balances per currency."""
+    totals: defaultdict[tuple[int, str], int] = defaultdict(int)
+    for line in journal:
+        if line.account_id != account_id or line.sequence not in sequences:
+            raise AssertionError(f"journal line {line} is not for an event of this batch")
+        totals[line.sequence, line.currency] += line.amount_minor
+    unbalanced = {key: total for key, total in totals.items() if total != 0}
+    if unbalanced:
+        raise AssertionError(f"journal does not balance (sequence, currency): {unbalanced}")

@@ -1,0 +1,125 @@
+"""The ledger's tables as SQLAlchemy Core metadata: the one description the repository queries.
+
+Migrations under ``migrations/versions`` spell the same tables out by hand (a migration must not
+change when this file does); a test compares the two so they cannot drift apart.
+
+Money is ``BigInteger`` minor units. Strings carry no SQL length: bounds are enforced at the edges
+(``lendguard.limits``), and a length here would reject on PostgreSQL what SQLite accepts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+"""Named constraints, so later migrations can drop or alter them by name on every backend."""
+
+products = Table(
+    "products",
+    metadata,
+    Column("product_id", String, primary_key=True),
+    Column("version", String, primary_key=True),
+    Column("stored_order", BigInteger, nullable=False, unique=True),
+    Column("kind", String, nullable=False),
+    Column("sha256", String, nullable=False),
+    Column("source_text", Text, nullable=False),
+)
+"""Every product version ever used; ``stored_order`` ranks insertions to find the latest."""
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String, primary_key=True),
+    Column("product_id", String, nullable=False),
+    Column("product_version", String, nullable=False),
+    Column("currency", String, nullable=False),
+    Column("opened_on", Date, nullable=False),
+    Column("status", String, nullable=False),
+    Column("head_sequence", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["product_id", "product_version"], ["products.product_id", "products.version"]
+    ),
+)
+"""One row per account; ``head_sequence`` is its last event's sequence, the append guard."""
+
+events = Table(
+    "events",
+    metadata,
+    Column("account_id", String, primary_key=True),
+    Column("sequence", BigInteger, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("request_id", String, nullable=True),
+    Column("payload", JSON, nullable=False),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"]),
+    Index(
+        "uq_events_request_id",
+        "request_id",
+        unique=True,
+        sqlite_where=text("request_id IS NOT NULL"),
+        postgresql_where=text("request_id IS NOT NULL"),
+    ),
+)
+"""The append-only event log; at most one event carries a given request id."""
+
+journal_lines = Table(
+    "journal_lines",
+    metadata,
+    Column("account_id", String, primary_key=True),
+    Column("sequence", BigInteger, primary_key=True),
+    Column("line_number", Integer, primary_key=True),
+    Column("ledger_account", String, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String, nullable=False),
+    ForeignKeyConstraint(["account_id", "sequence"], ["events.account_id", "events.sequence"]),
+    Index("ix_journal_lines_ledger_account", "ledger_account", "currency", "amount_minor"),
+)
+"""Postings of each event. The index covers the trial balance, so it never reads the table."""
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String, primary_key=True),
+    Column("account_id", String, nullable=False),
+    Column("request_hash", String, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"]),
+)
+"""Idempotency: the first answer to each request id, returned again on a retry."""
+
+account_snapshots = Table(
+    "account_snapshots",
+    metadata,
+    Column("account_id", String, primary_key=True),
+    Column("sequence", BigInteger, nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("last_closed_on", Date, nullable=True),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"]),
+    Index("ix_account_snapshots_last_closed_on", "last_closed_on"),
+)
+"""Folded state at ``sequence``, so loading replays only later events.
+
+``last_closed_on`` is a column so a close-of-business run can select accounts behind a date
+without reading their JSON.
+"""
