@@ -17,7 +17,7 @@ class LendGuardError(Exception):
 
 
 class InvalidAmountError(LendGuardError):
-    """An amount that is a float, has sub-minor-unit precision, or is not positive where required."""
+    """An amount that is a float, finer than the minor unit, or not positive where required."""
 
     code = "invalid_amount"
 

@@ -20,7 +20,9 @@ from lendguard.errors import CurrencyMismatchError, InvalidAmountError
 CURRENCY_EXPONENTS: dict[str, int] = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "JPY": 0}
 """Minor-unit exponent per ISO 4217 currency (ISO 4217 table)."""
 
-_CONTEXT = decimal.Context(prec=50, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
+_CONTEXT = decimal.Context(
+    prec=50, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation]
+)
 
 
 class RoundingMode(StrEnum):
@@ -48,7 +50,7 @@ _DECIMAL_MODES = {
 
 def to_decimal(value: Decimal | str | int) -> Decimal:
     """Read a rate or factor exactly; floats are refused because they are already inexact."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise InvalidAmountError(f"floats are not accepted for exact arithmetic: {value!r}")
     try:
         result = _CONTEXT.create_decimal(value)
@@ -75,12 +77,14 @@ def check_minor(amount_minor: object, *, what: str = "amount") -> int:
             f"{amount_minor!r}"
         )
     if abs(amount_minor) > limits.amount_minor_max:
-        raise InvalidAmountError(f"{what} {amount_minor} exceeds the limit {limits.amount_minor_max}")
+        raise InvalidAmountError(
+            f"{what} {amount_minor} exceeds the limit {limits.amount_minor_max}"
+        )
     return amount_minor
 
 
 def check_positive(amount_minor: object, *, what: str = "amount") -> int:
-    """Validate a strictly positive minor-unit amount (money movements are never zero or negative)."""
+    """Validate a strictly positive minor-unit amount (money movements are never zero)."""
     value = check_minor(amount_minor, what=what)
     if value <= 0:
         raise InvalidAmountError(f"{what} must be positive, got {value}")
@@ -98,7 +102,7 @@ def exponent(currency: str) -> int:
 
 
 def parse_minor(text: str, currency: str) -> int:
-    """Parse a decimal string such as ``"5000.00"`` into minor units, refusing sub-minor precision."""
+    """Parse a decimal string such as ``"5000.00"`` into minor units; no sub-minor precision."""
     if not isinstance(text, str):
         raise InvalidAmountError(f"amount must be given as a decimal string, got {text!r}")
     value = to_decimal(text.strip())

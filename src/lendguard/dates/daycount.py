@@ -71,7 +71,7 @@ def _act_act_fraction(start: dt.date, end: dt.date) -> Fraction:
 
 
 def period_days(start: dt.date, end: dt.date, convention: DayCount) -> int:
-    """Days counted for interest: 30/360 counts its own days, the ACT conventions count actual days."""
+    """Days counted for interest: 30/360 counts its own days, ACT conventions count actual days."""
     if DayCount(convention) is DayCount.THIRTY_360:
         return thirty_360_days(start, end)
     return actual_days(start, end)

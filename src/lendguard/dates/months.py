@@ -24,7 +24,7 @@ def anchored_date(year: int, month: int, anchor_day: int) -> dt.date:
 
 
 def add_months(start: dt.date, months: int, anchor_day: int | None = None) -> dt.date:
-    """``start`` moved by ``months`` months on ``anchor_day`` (default: start's own day), clamped."""
+    """``start`` moved by ``months`` months on ``anchor_day`` (default: start's day), clamped."""
     index = start.year * 12 + (start.month - 1) + months
     year, month_zero = divmod(index, 12)
     return anchored_date(year, month_zero + 1, anchor_day or start.day)

@@ -17,10 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lendguard.errors import IdempotencyConflictError, InvalidEventError, UnknownAccountError
+from lendguard.errors import (
+    IdempotencyConflictError,
+    InvalidEventError,
+    LendGuardError,
+    UnknownAccountError,
+)
 from lendguard.ledger import commands
 from lendguard.ledger.calendar_rules import ONE_DAY
-from lendguard.ledger.close import close_through
+from lendguard.ledger.close import close_through, write_off_event
 from lendguard.ledger.events import Event, EventKind
 from lendguard.ledger.journal import postings
 from lendguard.ledger.rules import ProductRules, rules_for
@@ -30,6 +35,7 @@ from lendguard.products.model import Component
 from lendguard.store import (
     AccountRecord,
     DuplicateAccountError,
+    DuplicateRequestError,
     EventRecord,
     JournalLine,
     ProductRecord,
@@ -49,25 +55,39 @@ class Posted:
     replayed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"account_id": self.account_id, "sequence": self.sequence, "kind": self.kind,
-                "data": self.data}
+        return {
+            "account_id": self.account_id,
+            "sequence": self.sequence,
+            "kind": self.kind,
+            "data": self.data,
+        }
 
 
 def request_hash(action: str, account_id: str, params: dict[str, Any]) -> str:
     """A stable digest of a request body, to tell a retry from a conflicting reuse of an id."""
-    body = json.dumps({"action": action, "account": account_id, "params": params},
-                      sort_keys=True, default=str)
+    body = json.dumps(
+        {"action": action, "account": account_id, "params": params}, sort_keys=True, default=str
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def to_records(account_id: str, first_sequence: int, events: list[Event], currency: str
-               ) -> tuple[list[EventRecord], list[JournalLine]]:
+def to_records(
+    account_id: str, first_sequence: int, events: list[Event], currency: str
+) -> tuple[list[EventRecord], list[JournalLine]]:
     """Events and their journal lines as store records, numbered from ``first_sequence``."""
     event_records, lines = [], []
     for offset, event in enumerate(events):
         sequence = first_sequence + offset
-        event_records.append(EventRecord(account_id, sequence, event.kind.value,
-                                         event.business_date, event.request_id, event.data))
+        event_records.append(
+            EventRecord(
+                account_id,
+                sequence,
+                event.kind.value,
+                event.business_date,
+                event.request_id,
+                event.data,
+            )
+        )
         lines.extend(
             JournalLine(account_id, sequence, number, ledger_account, amount, currency)
             for number, (ledger_account, amount) in enumerate(postings(event), start=1)
@@ -93,10 +113,15 @@ class Book:
     def register_product(self, path: str) -> ProductFile:
         """Validate a product file and store its exact text under its id and version."""
         product_file = load_product(path)
-        self.store.save_product(ProductRecord(
-            product_file.product_id, product_file.version, product_file.product.kind.value,
-            product_file.sha256, product_file.source_text,
-        ))
+        self.store.save_product(
+            ProductRecord(
+                product_file.product_id,
+                product_file.version,
+                product_file.product.kind.value,
+                product_file.sha256,
+                product_file.source_text,
+            )
+        )
         self._products[(product_file.product_id, product_file.version)] = product_file
         return product_file
 
@@ -105,7 +130,12 @@ class Book:
         if version is not None and (product_id, version) in self._products:
             return self._products[(product_id, version)]
         record = self.store.get_product(product_id, version)
-        product_file = load_product_text(record.source_text, origin=f"{product_id}@{record.version}")
+        cached = self._products.get((product_id, record.version))
+        if cached is not None and cached.sha256 == record.sha256:
+            return cached
+        product_file = load_product_text(
+            record.source_text, origin=f"{product_id}@{record.version}"
+        )
         self._products[(product_id, record.version)] = product_file
         return product_file
 
@@ -114,25 +144,45 @@ class Book:
 
     # --- accounts -----------------------------------------------------------------------------
 
-    def open_account(self, account_id: str, product_id: str, opened_on: dt.date, *,
-                     request_id: str, due_day: int | None = None,
-                     credit_limit_minor: int | None = None) -> Posted:
+    def open_account(
+        self,
+        account_id: str,
+        product_id: str,
+        opened_on: dt.date,
+        *,
+        request_id: str,
+        due_day: int | None = None,
+        credit_limit_minor: int | None = None,
+    ) -> Posted:
         """Open an account under the latest version of a product."""
         commands.check_id(account_id, "account id")
-        params = {"product_id": product_id, "opened_on": opened_on.isoformat(),
-                  "due_day": due_day, "credit_limit_minor": credit_limit_minor}
+        params = {
+            "product_id": product_id,
+            "opened_on": opened_on.isoformat(),
+            "due_day": due_day,
+            "credit_limit_minor": credit_limit_minor,
+        }
+        commands.check_id(request_id, "request id")
         digest = request_hash("open", account_id, params)
         replay = self._replay(request_id, digest)
         if replay is not None:
             return replay
         product_file = self.product(product_id)
-        event = commands.open_account(product_file, opened_on, due_day=due_day,
-                                      credit_limit_minor=credit_limit_minor)
+        event = commands.open_account(
+            product_file, opened_on, due_day=due_day, credit_limit_minor=credit_limit_minor
+        )
         event = Event(event.kind, event.business_date, event.data, request_id)
         try:
-            self.store.create_account(AccountRecord(account_id, product_file.product_id,
-                                                    product_file.version, product_file.product.currency,
-                                                    opened_on, "open"))
+            self.store.create_account(
+                AccountRecord(
+                    account_id,
+                    product_file.product_id,
+                    product_file.version,
+                    product_file.product.currency,
+                    opened_on,
+                    "open",
+                )
+            )
         except DuplicateAccountError:
             raise InvalidEventError(f"account {account_id} already exists") from None
         state = fold([event], account_id)
@@ -166,107 +216,195 @@ class Book:
     # --- requests -----------------------------------------------------------------------------
 
     def close_through(self, account_id: str, through: dt.date) -> list[Event]:
-        """Close the account's business days up to ``through`` (idempotent: closed days are kept)."""
+        """Close the account's business days up to ``through`` (idempotent: closed days stay)."""
         state = self.state(account_id)
-        if through <= state.closed_through:
-            return []
-        working = state.copy()
-        events = close_through(working, self._rules(working), through)
-        self._write(working, state.sequence, events, None, None, None)
-        self._states[account_id] = working
+        expected_sequence = state.sequence
+        try:
+            events = close_through(state, self._rules(state), through)
+            if events:
+                self._write(state, expected_sequence, events, None, None, None)
+        except BaseException:
+            self.forget(account_id)
+            raise
         return events
 
-    def purchase(self, account_id: str, day: dt.date, purchase_id: str, amount_minor: int, *,
-                 request_id: str) -> Posted:
-        return self._request("purchase", account_id, day, request_id,
-                             {"purchase_id": purchase_id, "amount_minor": amount_minor},
-                             lambda s, p: commands.purchase(s, p, day, purchase_id, amount_minor))
+    def purchase(
+        self, account_id: str, day: dt.date, purchase_id: str, amount_minor: int, *, request_id: str
+    ) -> Posted:
+        return self._request(
+            "purchase",
+            account_id,
+            day,
+            request_id,
+            {"purchase_id": purchase_id, "amount_minor": amount_minor},
+            lambda s, p: commands.purchase(s, p, day, purchase_id, amount_minor),
+        )
 
-    def draw(self, account_id: str, day: dt.date, amount_minor: int, term: int, method: str, *,
-             request_id: str) -> Posted:
-        return self._request("draw", account_id, day, request_id,
-                             {"amount_minor": amount_minor, "term": term, "method": method},
-                             lambda s, p: commands.draw(s, p, day, amount_minor, term, method))
+    def draw(
+        self,
+        account_id: str,
+        day: dt.date,
+        amount_minor: int,
+        term: int,
+        method: str,
+        *,
+        request_id: str,
+    ) -> Posted:
+        return self._request(
+            "draw",
+            account_id,
+            day,
+            request_id,
+            {"amount_minor": amount_minor, "term": term, "method": method},
+            lambda s, p: commands.draw(s, p, day, amount_minor, term, method),
+        )
 
     def repay(self, account_id: str, day: dt.date, amount_minor: int, *, request_id: str) -> Posted:
-        return self._request("repay", account_id, day, request_id, {"amount_minor": amount_minor},
-                             lambda s, p: commands.repay(s, p, day, amount_minor, request_id))
+        return self._request(
+            "repay",
+            account_id,
+            day,
+            request_id,
+            {"amount_minor": amount_minor},
+            lambda s, p: commands.repay(s, p, day, amount_minor, request_id),
+        )
 
-    def prepay(self, account_id: str, day: dt.date, plan_id: str, amount_minor: int | None, *,
-               request_id: str) -> Posted:
-        return self._request("prepay", account_id, day, request_id,
-                             {"plan_id": plan_id, "amount_minor": amount_minor},
-                             lambda s, p: commands.prepay(s, p, day, plan_id, amount_minor,
-                                                          request_id))
+    def prepay(
+        self,
+        account_id: str,
+        day: dt.date,
+        plan_id: str,
+        amount_minor: int | None,
+        *,
+        request_id: str,
+    ) -> Posted:
+        return self._request(
+            "prepay",
+            account_id,
+            day,
+            request_id,
+            {"plan_id": plan_id, "amount_minor": amount_minor},
+            lambda s, p: commands.prepay(s, p, day, plan_id, amount_minor, request_id),
+        )
 
-    def refund(self, account_id: str, day: dt.date, purchase_id: str, amount_minor: int, *,
-               request_id: str) -> Posted:
-        return self._request("refund", account_id, day, request_id,
-                             {"purchase_id": purchase_id, "amount_minor": amount_minor},
-                             lambda s, p: commands.refund(s, p, day, purchase_id, amount_minor))
+    def refund(
+        self, account_id: str, day: dt.date, purchase_id: str, amount_minor: int, *, request_id: str
+    ) -> Posted:
+        return self._request(
+            "refund",
+            account_id,
+            day,
+            request_id,
+            {"purchase_id": purchase_id, "amount_minor": amount_minor},
+            lambda s, p: commands.refund(s, p, day, purchase_id, amount_minor),
+        )
 
-    def charge_fee(self, account_id: str, day: dt.date, amount_minor: int, name: str, *,
-                   request_id: str) -> Posted:
-        return self._request("fee", account_id, day, request_id,
-                             {"amount_minor": amount_minor, "name": name},
-                             lambda s, p: commands.charge_fee(s, p, day, amount_minor, name))
+    def charge_fee(
+        self, account_id: str, day: dt.date, amount_minor: int, name: str, *, request_id: str
+    ) -> Posted:
+        return self._request(
+            "fee",
+            account_id,
+            day,
+            request_id,
+            {"amount_minor": amount_minor, "name": name},
+            lambda s, p: commands.charge_fee(s, p, day, amount_minor, name),
+        )
 
-    def waive(self, account_id: str, day: dt.date, component: Component, amount_minor: int,
-              reason: str, *, request_id: str) -> Posted:
-        return self._request("waive", account_id, day, request_id,
-                             {"component": component.value, "amount_minor": amount_minor,
-                              "reason": reason},
-                             lambda s, p: commands.waive(s, p, day, component, amount_minor, reason))
+    def waive(
+        self,
+        account_id: str,
+        day: dt.date,
+        component: Component,
+        amount_minor: int,
+        reason: str,
+        *,
+        request_id: str,
+    ) -> Posted:
+        return self._request(
+            "waive",
+            account_id,
+            day,
+            request_id,
+            {"component": component.value, "amount_minor": amount_minor, "reason": reason},
+            lambda s, p: commands.waive(s, p, day, component, amount_minor, reason),
+        )
 
-    def convert_purchase(self, account_id: str, day: dt.date, purchase_id: str, term: int, *,
-                         request_id: str) -> Posted:
-        return self._request("convert_purchase", account_id, day, request_id,
-                             {"purchase_id": purchase_id, "term": term},
-                             lambda s, p: commands.convert_purchase(s, p, day, purchase_id, term))
+    def convert_purchase(
+        self, account_id: str, day: dt.date, purchase_id: str, term: int, *, request_id: str
+    ) -> Posted:
+        return self._request(
+            "convert_purchase",
+            account_id,
+            day,
+            request_id,
+            {"purchase_id": purchase_id, "term": term},
+            lambda s, p: commands.convert_purchase(s, p, day, purchase_id, term),
+        )
 
-    def convert_bill(self, account_id: str, day: dt.date, statement_id: str, term: int, *,
-                     request_id: str) -> Posted:
-        return self._request("convert_bill", account_id, day, request_id,
-                             {"statement_id": statement_id, "term": term},
-                             lambda s, p: commands.convert_bill(s, p, day, statement_id, term))
+    def convert_bill(
+        self, account_id: str, day: dt.date, statement_id: str, term: int, *, request_id: str
+    ) -> Posted:
+        return self._request(
+            "convert_bill",
+            account_id,
+            day,
+            request_id,
+            {"statement_id": statement_id, "term": term},
+            lambda s, p: commands.convert_bill(s, p, day, statement_id, term),
+        )
 
-    def reverse(self, account_id: str, day: dt.date, target_sequence: int, reason: str, *,
-                request_id: str) -> Posted:
+    def reverse(
+        self, account_id: str, day: dt.date, target_sequence: int, reason: str, *, request_id: str
+    ) -> Posted:
         def decide(state: AccountState, product: Any) -> Event:
             records = self.store.load_events(account_id, after_sequence=target_sequence - 1)
             if not records or records[0].sequence != target_sequence:
                 raise InvalidEventError(f"account {account_id} has no event {target_sequence}")
             return commands.reverse(state, day, target_sequence, from_record(records[0]), reason)
 
-        return self._request("reverse", account_id, day, request_id,
-                             {"target_sequence": target_sequence, "reason": reason}, decide)
+        return self._request(
+            "reverse",
+            account_id,
+            day,
+            request_id,
+            {"target_sequence": target_sequence, "reason": reason},
+            decide,
+        )
 
     def pause(self, account_id: str, day: dt.date, reason: str, *, request_id: str) -> Posted:
-        return self._request("pause", account_id, day, request_id, {"reason": reason},
-                             lambda s, p: commands.pause(s, day, reason))
+        return self._request(
+            "pause",
+            account_id,
+            day,
+            request_id,
+            {"reason": reason},
+            lambda s, p: commands.pause(s, day, reason),
+        )
 
     def resume(self, account_id: str, day: dt.date, *, request_id: str) -> Posted:
-        return self._request("resume", account_id, day, request_id, {},
-                             lambda s, p: commands.resume(s, day))
+        return self._request(
+            "resume", account_id, day, request_id, {}, lambda s, p: commands.resume(s, day)
+        )
 
     def write_off(self, account_id: str, day: dt.date, reason: str, *, request_id: str) -> Posted:
-        from lendguard.ledger.close import write_off_event
-
         def decide(state: AccountState, product: Any) -> Event:
             commands.check_open(state, "write off")
-            return write_off_event(state, day, commands.check_id(reason, "reason"),
-                                   state.delinquency.delinquent_days)
+            return write_off_event(
+                state, day, commands.check_id(reason, "reason"), state.delinquency.delinquent_days
+            )
 
         return self._request("write_off", account_id, day, request_id, {"reason": reason}, decide)
 
     def close_account(self, account_id: str, day: dt.date, *, request_id: str) -> Posted:
-        return self._request("close", account_id, day, request_id, {},
-                             lambda s, p: commands.close_account(s, day))
+        return self._request(
+            "close", account_id, day, request_id, {}, lambda s, p: commands.close_account(s, day)
+        )
 
     # --- the one request path -----------------------------------------------------------------
 
     def _replay(self, request_id: str, digest: str) -> Posted | None:
-        commands.check_id(request_id, "request id")
+        """The original result of a request id already used for this request, else ``None``."""
         stored = self.store.find_request(request_id)
         if stored is None:
             return None
@@ -275,52 +413,94 @@ class Book:
                 f"request id {request_id} was already used for a different request"
             )
         response = stored.response
-        return Posted(response["account_id"], response["sequence"], response["kind"],
-                      response["data"], replayed=True)
+        return Posted(
+            response["account_id"],
+            response["sequence"],
+            response["kind"],
+            response["data"],
+            replayed=True,
+        )
 
-    def _request(self, action: str, account_id: str, day: dt.date, request_id: str,
-                 params: dict[str, Any], decide: Callable[[AccountState, Any], Event]) -> Posted:
+    def _request(
+        self,
+        action: str,
+        account_id: str,
+        day: dt.date,
+        request_id: str,
+        params: dict[str, Any],
+        decide: Callable[[AccountState, Any], Event],
+    ) -> Posted:
+        """Catch up, decide, write, apply: the path of every external request.
+
+        The common case costs one transaction: the request id is checked by the write itself
+        (a unique key), and only a refused decision or a refused write looks the id up, to answer
+        a retry with the original result. Any failure drops the cached state, so the next read
+        folds the stored log again and nothing decided but unwritten survives.
+        """
+        commands.check_id(request_id, "request id")
         digest = request_hash(action, account_id, params | {"day": day.isoformat()})
-        replay = self._replay(request_id, digest)
-        if replay is not None:
+        try:
+            state = self.state(account_id)
+            commands.check_date(state, day)
+            rules = self._rules(state)
+            expected_sequence = state.sequence
+            system_events = close_through(state, rules, day - ONE_DAY)
+            decided = decide(state, rules.product)
+            event = Event(decided.kind, decided.business_date, decided.data, request_id)
+            posted = Posted(account_id, state.sequence + 1, event.kind.value, event.data)
+            self._write(
+                state,
+                expected_sequence,
+                [*system_events, event],
+                request_id,
+                digest,
+                posted,
+                pending=event,
+            )
+        except (LendGuardError, DuplicateRequestError):
+            self.forget(account_id)
+            replay = self._replay(request_id, digest)
+            if replay is None:
+                raise
             return replay
-        state = self.state(account_id)
-        commands.check_date(state, day)
-        rules = self._rules(state)
-        working = state
-        system_events: list[Event] = []
-        if state.closed_through < day - ONE_DAY:
-            working = state.copy()
-            system_events = close_through(working, rules, day - ONE_DAY)
-        decided = decide(working, rules.product)
-        event = Event(decided.kind, decided.business_date, decided.data, request_id)
-        sequence = working.sequence + 1
-        posted = Posted(account_id, sequence, event.kind.value, event.data)
-        self._write(working, state.sequence, [*system_events, event], request_id, digest, posted,
-                    pending=event)
+        except BaseException:
+            self.forget(account_id)
+            raise
         return posted
 
-    def _write(self, state: AccountState, expected_sequence: int, events: list[Event],
-               request_id: str | None, digest: str | None, posted: Posted | None, *,
-               pending: Event | None = None) -> None:
+    def _write(
+        self,
+        state: AccountState,
+        expected_sequence: int,
+        events: list[Event],
+        request_id: str | None,
+        digest: str | None,
+        posted: Posted | None,
+        *,
+        pending: Event | None = None,
+    ) -> None:
         """Store events (and the request) atomically, then make ``state`` the cached state.
 
         ``pending`` is an event decided but not yet applied to ``state``: it is applied only after
         the write succeeds, so a refused write leaves the cached state untouched.
         """
-        event_records, lines = to_records(state.account_id, expected_sequence + 1, events,
-                                          state.currency)
+        event_records, lines = to_records(
+            state.account_id, expected_sequence + 1, events, state.currency
+        )
         request = None
         if request_id is not None and posted is not None and digest is not None:
-            request = RequestRecord(request_id, state.account_id, digest, posted.to_dict(),
-                                    posted.sequence)
+            request = RequestRecord(
+                request_id, state.account_id, digest, posted.to_dict(), posted.sequence
+            )
         status_after = _status_after(state, pending)
-        try:
-            self.store.append(state.account_id, expected_sequence, event_records, lines,
-                              request=request, status=status_after)
-        except Exception:
-            self.forget(state.account_id)
-            raise
+        self.store.append(
+            state.account_id,
+            expected_sequence,
+            event_records,
+            lines,
+            request=request,
+            status=status_after,
+        )
         if pending is not None:
             apply(state, pending)
         self._states[state.account_id] = state

@@ -82,16 +82,23 @@ def paused_on(state: AccountState, day: dt.date) -> bool:
 _ACCRUAL_PREFIX = {Component.PENALTY: "X", Component.INTEREST: "I"}
 
 
-def _accrual_item(state: AccountState, component: Component, day: dt.date, amount: int,
-                  due_on: dt.date | None) -> dict[str, Any]:
+def _accrual_item(
+    state: AccountState, component: Component, day: dt.date, amount: int, due_on: dt.date | None
+) -> dict[str, Any]:
     """Accruals add to the open item of their kind, so a long delinquency is one item, not 180."""
     open_item = next(
-        (i for i in state.items.values()
-         if i.component is component and (i.due_on is None) == (due_on is None)
-         and i.statement_id is None),
+        (
+            i
+            for i in state.items.values()
+            if i.component is component
+            and (i.due_on is None) == (due_on is None)
+            and i.statement_id is None
+        ),
         None,
     )
-    item_id = open_item.item_id if open_item else f"{_ACCRUAL_PREFIX[component]}{state.sequence + 1}"
+    item_id = (
+        open_item.item_id if open_item else f"{_ACCRUAL_PREFIX[component]}{state.sequence + 1}"
+    )
     posted = open_item.posted_on if open_item else day
     first_due = open_item.due_on if open_item else due_on
     return Item(item_id, component, amount, first_due, posted, "accrual").to_data(amount)
@@ -117,7 +124,9 @@ def _penalty(state: AccountState, rules: ProductRules, day: dt.date) -> Event | 
 
 def _revolving_interest(state: AccountState, rules: ProductRules, day: dt.date) -> Event | None:
     base = sum(item.amount_minor for item in state.items.values() if item.revolving)
-    amount = round_minor(Decimal(base) * rules.revolving_daily_rate, rules.product.rounding.interest)
+    amount = round_minor(
+        Decimal(base) * rules.revolving_daily_rate, rules.product.rounding.interest
+    )
     if amount == 0:
         return None
     item = _accrual_item(state, Component.INTEREST, day, amount, None)
@@ -128,17 +137,22 @@ def _revolving_interest(state: AccountState, rules: ProductRules, day: dt.date) 
 
 
 def _statements_due(state: AccountState, day: dt.date) -> list[str]:
-    return [s.statement_id for s in state.statements.values() if s.due_on == day and not s.due_passed]
+    return [
+        s.statement_id for s in state.statements.values() if s.due_on == day and not s.due_passed
+    ]
 
 
-def _due_date_passed(state: AccountState, rules: ProductRules, day: dt.date,
-                     statement_id: str) -> Event:
+def _due_date_passed(
+    state: AccountState, rules: ProductRules, day: dt.date, statement_id: str
+) -> Event:
     """Minimum-payment test of a statement at the end of its due date (DOMAIN 1.4, 9)."""
     statement = state.statements[statement_id]
     own = [i for i in state.items.values() if i.statement_id == statement_id]
-    earlier = sum(i.amount_minor for i in state.items.values()
-                  if i.due_on is not None and i.due_on < statement.due_on
-                  and i.statement_id != statement_id)
+    earlier = sum(
+        i.amount_minor
+        for i in state.items.values()
+        if i.due_on is not None and i.due_on < statement.due_on and i.statement_id != statement_id
+    )
     shortfall = max(0, statement.minimum_minor - statement.paid_minor - earlier)
     ordered = order_items(own, rules.product.waterfall, include_unbilled=False)
     taken, _ = allocate(shortfall, ordered)
@@ -149,8 +163,13 @@ def _due_date_passed(state: AccountState, rules: ProductRules, day: dt.date,
         if allocation["amount_minor"] == item.amount_minor:
             carried.discard(item.item_id)
         else:
-            splits.append({"item_id": item.item_id, "overdue_item_id": f"{item.item_id}/{day:%Y%m%d}",
-                           "overdue_minor": allocation["amount_minor"]})
+            splits.append(
+                {
+                    "item_id": item.item_id,
+                    "overdue_item_id": f"{item.item_id}/{day:%Y%m%d}",
+                    "overdue_minor": allocation["amount_minor"],
+                }
+            )
     data = {
         "statement_id": statement_id,
         "paid_in_full": not own,
@@ -161,8 +180,9 @@ def _due_date_passed(state: AccountState, rules: ProductRules, day: dt.date,
     return Event(EventKind.DUE_DATE_PASSED, day, data)
 
 
-def _full_statement_interest(state: AccountState, rules: ProductRules, day: dt.date,
-                             statement_id: str) -> Event | None:
+def _full_statement_interest(
+    state: AccountState, rules: ProductRules, day: dt.date, statement_id: str
+) -> Event | None:
     """With ``revolving_interest_base = "full-statement"`` (bank-card style, DOMAIN 9), a bill not
     paid in full loses its interest-free period: interest on each billed purchase from its posting
     day to the due date. Daily interest on the unpaid remainder then follows as usual."""
@@ -190,16 +210,24 @@ def clocks(state: AccountState, grace_days: int, day: dt.date) -> tuple[int, int
     if oldest is None:
         return 0, 0
     past_due_days = (day - oldest).days
-    paused_days = sum(
-        1 for offset in range(1, past_due_days + 1) if paused_on(state, oldest + dt.timedelta(offset))
-    ) if state.pauses else 0
+    paused_days = (
+        sum(
+            1
+            for offset in range(1, past_due_days + 1)
+            if paused_on(state, oldest + dt.timedelta(offset))
+        )
+        if state.pauses
+        else 0
+    )
     return past_due_days, max(0, past_due_days - grace_days - paused_days)
 
 
 def _clocks(state: AccountState, rules: ProductRules, day: dt.date) -> dict[str, int]:
     if state.status != "open":
-        return {"past_due_days": state.delinquency.past_due_days,
-                "delinquent_days": state.delinquency.delinquent_days}
+        return {
+            "past_due_days": state.delinquency.past_due_days,
+            "delinquent_days": state.delinquency.delinquent_days,
+        }
     past_due, delinquent = clocks(state, rules.product.overdue.grace_days, day)
     return {"past_due_days": past_due, "delinquent_days": delinquent}
 
@@ -215,7 +243,9 @@ def _classification(state: AccountState, rules: ProductRules, day: dt.date) -> E
     }
     current = state.delinquency
     if (status["bucket"], status["five_category"], status["ifrs9_stage"]) == (
-        current.bucket, current.five_category, current.ifrs9_stage
+        current.bucket,
+        current.five_category,
+        current.ifrs9_stage,
     ):
         return None
     return Event(EventKind.DELINQUENCY_CHANGED, day, status)
@@ -226,8 +256,9 @@ def _late_fee(state: AccountState, rules: ProductRules, day: dt.date) -> Event |
     _, delinquent = clocks(state, rules.product.overdue.grace_days, day)
     if delinquent != 1 or rules.late_fee_minor == 0:
         return None
-    item = Item(f"LF{state.sequence + 1}", Component.LATE_FEE, rules.late_fee_minor, day, day,
-                "late fee")
+    item = Item(
+        f"LF{state.sequence + 1}", Component.LATE_FEE, rules.late_fee_minor, day, day, "late fee"
+    )
     return Event(EventKind.LATE_FEE_CHARGED, day, {"item": item.to_data(item.amount_minor)})
 
 
@@ -258,43 +289,73 @@ def write_off_event(state: AccountState, day: dt.date, reason: str, delinquent_d
     plan_principal = sum(plan.remaining_minor for plan in state.plans.values())
     amount = sum(a["amount_minor"] for a in allocations) + plan_principal
     past_due_days, _ = clocks(state, 0, day)
-    data = {"allocations": allocations, "plan_ids": sorted(state.plans), "amount_minor": amount,
-            "reason": reason, "past_due_days": past_due_days, "delinquent_days": delinquent_days}
+    data = {
+        "allocations": allocations,
+        "plan_ids": sorted(state.plans),
+        "amount_minor": amount,
+        "reason": reason,
+        "past_due_days": past_due_days,
+        "delinquent_days": delinquent_days,
+    }
     return Event(EventKind.WRITE_OFF, day, data)
 
 
 # --- 4. billing for tomorrow ------------------------------------------------------------------
 
 
-def _plan_items(state: AccountState, rules: ProductRules, plan_id: str, due_on: dt.date,
-                statement_id: str | None = None) -> dict[str, Any] | None:
+def _plan_items(
+    state: AccountState,
+    rules: ProductRules,
+    plan_id: str,
+    due_on: dt.date,
+    statement_id: str | None = None,
+) -> dict[str, Any] | None:
     """The items of the plan period due on ``due_on``, or ``None`` if none is due then."""
     plan = state.plans[plan_id]
     period = plan.next_period()
     if period is None or period.due_on != due_on:
         return None
     is_last = all(p.billed or p is period for p in plan.periods)
-    principal = plan.remaining_minor if is_last else min(period.principal_minor, plan.remaining_minor)
+    principal = (
+        plan.remaining_minor if is_last else min(period.principal_minor, plan.remaining_minor)
+    )
     interest = 0
     if plan.kind == "loan":
-        interest = interest_minor(plan.remaining_minor, plan.interest_from, due_on,
-                                  loan_rate(rules.product), rules.product.rounding.interest)
+        interest = interest_minor(
+            plan.remaining_minor,
+            plan.interest_from,
+            due_on,
+            loan_rate(rules.product),
+            rules.product.rounding.interest,
+        )
     source = f"{plan_id}#{period.number}"
     items = [
-        Item(f"{source}:{component.value}", component, amount, due_on, due_on - ONE_DAY, source,
-             statement_id)
+        Item(
+            f"{source}:{component.value}",
+            component,
+            amount,
+            due_on,
+            due_on - ONE_DAY,
+            source,
+            statement_id,
+        )
         for component, amount in (
-            (Component.PRINCIPAL, principal), (Component.INTEREST, interest),
+            (Component.PRINCIPAL, principal),
+            (Component.INTEREST, interest),
             (Component.FEE, period.fee_minor),
         )
         if amount > 0
     ]
-    return {"plan_id": plan_id, "number": period.number,
-            "items": [item.to_data(item.amount_minor) for item in items]}
+    return {
+        "plan_id": plan_id,
+        "number": period.number,
+        "items": [item.to_data(item.amount_minor) for item in items],
+    }
 
 
-def _instalment_due(state: AccountState, rules: ProductRules, plan_id: str,
-                    tomorrow: dt.date) -> Event | None:
+def _instalment_due(
+    state: AccountState, rules: ProductRules, plan_id: str, tomorrow: dt.date
+) -> Event | None:
     """Bill a loan period due tomorrow, so a payment on the due date finds it."""
     if rules.product.kind is not ProductKind.CASH_LOAN:
         return None
@@ -312,10 +373,15 @@ def _statement_cut(state: AccountState, rules: ProductRules, cut_on: dt.date) ->
     due_on = due_date_for_cut(cut_on, state.due_day)
     unbilled = [i for i in state.items.values() if i.due_on is None]
     statement_id = f"S{cut_on:%Y%m%d}"
-    billed = [entry for plan_id in list(state.plans)
-              if (entry := _plan_items(state, rules, plan_id, due_on, statement_id))]
+    billed = [
+        entry
+        for plan_id in list(state.plans)
+        if (entry := _plan_items(state, rules, plan_id, due_on, statement_id))
+    ]
     plan_amounts = sum(item["amount_minor"] for entry in billed for item in entry["items"])
-    revolving_principal = sum(i.amount_minor for i in unbilled if i.component is Component.PRINCIPAL)
+    revolving_principal = sum(
+        i.amount_minor for i in unbilled if i.component is Component.PRINCIPAL
+    )
     other_new = sum(i.amount_minor for i in unbilled if i.component is not Component.PRINCIPAL)
     overdue = sum(i.amount_minor for i in state.items.values() if i.due_on is not None)
     total = revolving_principal + other_new + plan_amounts + overdue
@@ -330,8 +396,11 @@ def _statement_cut(state: AccountState, rules: ProductRules, cut_on: dt.date) ->
         "statement_id": statement_id,
         "due_on": due_on.isoformat(),
         "item_ids": [i.item_id for i in unbilled],
-        "principal_lines": [[i.posted_on.isoformat(), i.amount_minor] for i in unbilled
-                            if i.component is Component.PRINCIPAL and not i.revolving],
+        "principal_lines": [
+            [i.posted_on.isoformat(), i.amount_minor]
+            for i in unbilled
+            if i.component is Component.PRINCIPAL and not i.revolving
+        ],
         "billed": billed,
         "total_minor": total,
         "minimum_minor": minimum,

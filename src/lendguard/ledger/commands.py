@@ -31,9 +31,16 @@ _ID_PATTERN_MAX = 64
 
 def check_id(value: object, what: str) -> str:
     """Caller-supplied ids (purchase, plan, payment) are short printable strings."""
-    if not isinstance(value, str) or not value or len(value) > _ID_PATTERN_MAX or not value.isprintable():
-        raise InvalidEventError(f"{what} must be a non-empty printable string of at most "
-                                f"{_ID_PATTERN_MAX} characters, got {value!r}")
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > _ID_PATTERN_MAX
+        or not value.isprintable()
+    ):
+        raise InvalidEventError(
+            f"{what} must be a non-empty printable string of at most "
+            f"{_ID_PATTERN_MAX} characters, got {value!r}"
+        )
     return value
 
 
@@ -43,7 +50,8 @@ def check_open(state: AccountState, action: str) -> None:
         raise AccountStateError(f"account {state.account_id} is closed: cannot {action}")
     if state.status == "written_off":
         raise AccountStateError(
-            f"account {state.account_id} is written off: cannot {action} (repayments are recoveries)"
+            f"account {state.account_id} is written off: cannot {action} "
+            "(repayments are recoveries)"
         )
 
 
@@ -76,7 +84,7 @@ def _check_can_borrow(state: AccountState, amount_minor: int, action: str) -> No
 
 
 def _new_id(state: AccountState, prefix: str) -> str:
-    """Item and plan ids derived from the sequence of the event that creates them: unique, stable."""
+    """Item and plan ids from the sequence of the event that creates them: unique, stable."""
     return f"{prefix}{state.sequence + 1}"
 
 
@@ -126,8 +134,10 @@ def open_account(
     rules = product.credit_line or product.cash_loan
     assert rules is not None
     product_limit = parse_minor(rules.credit_limit, product.currency)
-    limit = product_limit if credit_limit_minor is None else check_positive(
-        credit_limit_minor, what="credit limit"
+    limit = (
+        product_limit
+        if credit_limit_minor is None
+        else check_positive(credit_limit_minor, what="credit limit")
     )
     if limit > product_limit:
         raise InvalidEventError(f"credit limit {limit} exceeds the product maximum {product_limit}")
@@ -151,8 +161,9 @@ def open_account(
 # --- borrowing --------------------------------------------------------------------------------
 
 
-def purchase(state: AccountState, product: Product, day: dt.date, purchase_id: str,
-             amount_minor: int) -> Event:
+def purchase(
+    state: AccountState, product: Product, day: dt.date, purchase_id: str, amount_minor: int
+) -> Event:
     """A purchase on a credit line: unbilled principal until the next statement."""
     _check_kind(product, ProductKind.CREDIT_LINE, "a purchase")
     check_positive(amount_minor, what="purchase amount")
@@ -160,13 +171,17 @@ def purchase(state: AccountState, product: Product, day: dt.date, purchase_id: s
     if purchase_id in state.purchases:
         raise InvalidEventError(f"purchase {purchase_id} already exists on {state.account_id}")
     _check_can_borrow(state, amount_minor, "purchase")
-    data = {"purchase_id": purchase_id, "amount_minor": amount_minor,
-            "item_id": _new_id(state, "P")}
+    data = {
+        "purchase_id": purchase_id,
+        "amount_minor": amount_minor,
+        "item_id": _new_id(state, "P"),
+    }
     return Event(EventKind.PURCHASE, day, data)
 
 
-def draw(state: AccountState, product: Product, day: dt.date, amount_minor: int, term: int,
-         method: str) -> Event:
+def draw(
+    state: AccountState, product: Product, day: dt.date, amount_minor: int, term: int, method: str
+) -> Event:
     """A cash-loan draw: a new plan on the product's daily rate, its APR stored with it."""
     _check_kind(product, ProductKind.CASH_LOAN, "a draw")
     loan = product.cash_loan
@@ -181,8 +196,13 @@ def draw(state: AccountState, product: Product, day: dt.date, amount_minor: int,
         raise InvalidEventError(f"draw {amount_minor} is below the minimum draw {draw_min}")
     _check_can_borrow(state, amount_minor, "draw")
     schedule = build_schedule(
-        amount_minor, loan_rate(product), term, RepaymentMethod(method), day,
-        currency=product.currency, rounding=product.rounding.interest,
+        amount_minor,
+        loan_rate(product),
+        term,
+        RepaymentMethod(method),
+        day,
+        currency=product.currency,
+        rounding=product.rounding.interest,
         remainder=product.rounding.remainder_period,
     )
     plan_id = _new_id(state, "L")
@@ -199,8 +219,9 @@ def open_statement_id(state: AccountState, day: dt.date) -> str | None:
     return max(candidates, key=lambda s: s.cut_on).statement_id if candidates else None
 
 
-def repay(state: AccountState, product: Product, day: dt.date, amount_minor: int,
-          payment_id: str) -> Event:
+def repay(
+    state: AccountState, product: Product, day: dt.date, amount_minor: int, payment_id: str
+) -> Event:
     """A repayment: the waterfall settles billed items; any rest pays ahead or is held as credit.
 
     On a written-off account the money is a recovery (DOMAIN 4.17), not an allocation.
@@ -208,7 +229,9 @@ def repay(state: AccountState, product: Product, day: dt.date, amount_minor: int
     check_positive(amount_minor, what="repayment amount")
     check_id(payment_id, "payment id")
     if state.status == "written_off":
-        return Event(EventKind.RECOVERY, day, {"payment_id": payment_id, "amount_minor": amount_minor})
+        return Event(
+            EventKind.RECOVERY, day, {"payment_id": payment_id, "amount_minor": amount_minor}
+        )
     check_open(state, "repay")
     pay_ahead = product.kind is ProductKind.CREDIT_LINE
     ordered = order_items(state.items.values(), product.waterfall, include_unbilled=pay_ahead)
@@ -223,8 +246,14 @@ def repay(state: AccountState, product: Product, day: dt.date, amount_minor: int
     return Event(EventKind.REPAYMENT, day, data)
 
 
-def prepay(state: AccountState, product: Product, day: dt.date, plan_id: str,
-           amount_minor: int | None, payment_id: str) -> Event:
+def prepay(
+    state: AccountState,
+    product: Product,
+    day: dt.date,
+    plan_id: str,
+    amount_minor: int | None,
+    payment_id: str,
+) -> Event:
     """Prepay a cash-loan plan: interest for the days used only (民法典 第677条, DOMAIN 2.5).
 
     Billed items must be settled first (they are, from the same payment, by the waterfall). With
@@ -255,28 +284,40 @@ def prepay(state: AccountState, product: Product, day: dt.date, plan_id: str,
     principal = amount - billed_total - accrued
     periods = _reamortised_periods(plan, product, day, plan.remaining_minor - principal)
     data = {
-        "payment_id": payment_id, "plan_id": plan_id, "amount_minor": amount,
-        "allocations": allocations, "interest_minor": accrued, "principal_minor": principal,
+        "payment_id": payment_id,
+        "plan_id": plan_id,
+        "amount_minor": amount,
+        "allocations": allocations,
+        "interest_minor": accrued,
+        "principal_minor": principal,
         "periods": periods,
     }
     return Event(EventKind.PREPAYMENT, day, data)
 
 
-def _reamortised_periods(plan: Any, product: Product, day: dt.date, principal_left: int
-                         ) -> list[dict[str, Any]]:
+def _reamortised_periods(
+    plan: Any, product: Product, day: dt.date, principal_left: int
+) -> list[dict[str, Any]]:
     if principal_left == 0:
         return []
     remaining = [p for p in plan.periods if not p.billed]
     schedule = reamortise(
-        principal_left, loan_rate(product), plan.method, day, [p.due_on for p in remaining],
-        currency=product.currency, rounding=product.rounding.interest,
-        remainder=product.rounding.remainder_period, first_number=remaining[0].number,
+        principal_left,
+        loan_rate(product),
+        plan.method,
+        day,
+        [p.due_on for p in remaining],
+        currency=product.currency,
+        rounding=product.rounding.interest,
+        remainder=product.rounding.remainder_period,
+        first_number=remaining[0].number,
     )
     return _plan_data(plan.plan_id, plan.kind, schedule, plan.source)["periods"]
 
 
-def refund(state: AccountState, product: Product, day: dt.date, purchase_id: str,
-           amount_minor: int) -> Event:
+def refund(
+    state: AccountState, product: Product, day: dt.date, purchase_id: str, amount_minor: int
+) -> Event:
     """A merchant refund against a purchase, even one converted to instalments.
 
     Order: the purchase's own unpaid principal item; then, for a converted purchase, the plan's
@@ -291,17 +332,26 @@ def refund(state: AccountState, product: Product, day: dt.date, purchase_id: str
     refundable = record["amount_minor"] - record["refunded_minor"]
     if amount_minor > refundable:
         raise InvalidEventError(f"refund {amount_minor} exceeds the refundable {refundable}")
-    items = [i for i in state.items.values()
-             if i.source == purchase_id and i.component is Component.PRINCIPAL]
+    items = [
+        i
+        for i in state.items.values()
+        if i.source == purchase_id and i.component is Component.PRINCIPAL
+    ]
     allocations, rest = allocate(amount_minor, items)
     reductions, rest = _plan_reductions(state, record.get("plan_id"), rest)
-    data = {"purchase_id": purchase_id, "amount_minor": amount_minor, "allocations": allocations,
-            "plan_reductions": reductions, "credit_minor": rest}
+    data = {
+        "purchase_id": purchase_id,
+        "amount_minor": amount_minor,
+        "allocations": allocations,
+        "plan_reductions": reductions,
+        "credit_minor": rest,
+    }
     return Event(EventKind.REFUND, day, data)
 
 
-def _plan_reductions(state: AccountState, plan_id: str | None, rest: int
-                     ) -> tuple[list[dict[str, Any]], int]:
+def _plan_reductions(
+    state: AccountState, plan_id: str | None, rest: int
+) -> tuple[list[dict[str, Any]], int]:
     plan = state.plans.get(plan_id) if plan_id else None
     if plan is None:
         return [], rest
@@ -311,24 +361,39 @@ def _plan_reductions(state: AccountState, plan_id: str | None, rest: int
             break
         cut = min(rest, period.principal_minor)
         fee_cut = period.fee_minor if cut == period.principal_minor else 0
-        reductions.append({"plan_id": plan.plan_id, "number": period.number,
-                           "principal_minor": cut, "fee_minor": fee_cut})
+        reductions.append(
+            {
+                "plan_id": plan.plan_id,
+                "number": period.number,
+                "principal_minor": cut,
+                "fee_minor": fee_cut,
+            }
+        )
         rest -= cut
     return reductions, rest
 
 
-def charge_fee(state: AccountState, product: Product, day: dt.date, amount_minor: int,
-               name: str) -> Event:
+def charge_fee(
+    state: AccountState, product: Product, day: dt.date, amount_minor: int, name: str
+) -> Event:
     """A service fee: billed with the next statement on a credit line, due at once on a loan."""
     check_open(state, "charge a fee")
     check_positive(amount_minor, what="fee amount")
     due_on = None if product.kind is ProductKind.CREDIT_LINE else day
-    item = Item(_new_id(state, "F"), Component.FEE, amount_minor, due_on, day, check_id(name, "fee name"))
+    item = Item(
+        _new_id(state, "F"), Component.FEE, amount_minor, due_on, day, check_id(name, "fee name")
+    )
     return Event(EventKind.FEE, day, {"item": item.to_data(amount_minor)})
 
 
-def waive(state: AccountState, product: Product, day: dt.date, component: Component,
-          amount_minor: int, reason: str) -> Event:
+def waive(
+    state: AccountState,
+    product: Product,
+    day: dt.date,
+    component: Component,
+    amount_minor: int,
+    reason: str,
+) -> Event:
     """Waive part of a component (oldest first): a concession, recorded as an expense."""
     check_open(state, "waive")
     check_positive(amount_minor, what="waiver amount")
@@ -338,14 +403,23 @@ def waive(state: AccountState, product: Product, day: dt.date, component: Compon
     if amount_minor > owed:
         raise InvalidEventError(f"waiver {amount_minor} exceeds the {component.value} owed {owed}")
     allocations, _ = allocate(amount_minor, items)
-    return Event(EventKind.WAIVER, day, {"allocations": allocations, "reason": check_id(reason, "reason")})
+    return Event(
+        EventKind.WAIVER, day, {"allocations": allocations, "reason": check_id(reason, "reason")}
+    )
 
 
 # --- instalment conversions -------------------------------------------------------------------
 
 
-def _instalment_plan(state: AccountState, product: Product, day: dt.date, card: FeeRateCard | None,
-                     principal_minor: int, term: int, what: str) -> Schedule:
+def _instalment_plan(
+    state: AccountState,
+    product: Product,
+    day: dt.date,
+    card: FeeRateCard | None,
+    principal_minor: int,
+    term: int,
+    what: str,
+) -> Schedule:
     if card is None:
         raise AccountStateError(f"product {state.product_id} offers no {what}")
     if term not in card.fee_percent:
@@ -355,14 +429,20 @@ def _instalment_plan(state: AccountState, product: Product, day: dt.date, card: 
     assert state.statement_day is not None and state.due_day is not None
     due_dates = plan_due_dates(day, state.statement_day, state.due_day, term)
     return build_instalment_plan(
-        principal_minor, term, card.fee_percent[term] / 100, due_dates[0],
-        currency=product.currency, fee_rounding=product.rounding.fee,
-        remainder=product.rounding.remainder_period, due_day=state.due_day,
+        principal_minor,
+        term,
+        card.fee_percent[term] / 100,
+        due_dates[0],
+        currency=product.currency,
+        fee_rounding=product.rounding.fee,
+        remainder=product.rounding.remainder_period,
+        due_day=state.due_day,
     )
 
 
-def convert_purchase(state: AccountState, product: Product, day: dt.date, purchase_id: str,
-                     term: int) -> Event:
+def convert_purchase(
+    state: AccountState, product: Product, day: dt.date, purchase_id: str, term: int
+) -> Event:
     """Purchase instalment (交易分期): an unbilled, unpaid purchase becomes a flat-fee plan."""
     _check_kind(product, ProductKind.CREDIT_LINE, "an instalment conversion")
     check_open(state, "convert to instalments")
@@ -373,19 +453,23 @@ def convert_purchase(state: AccountState, product: Product, day: dt.date, purcha
         raise AccountStateError(f"purchase {purchase_id} is already in instalments")
     items = [i for i in state.items.values() if i.source == purchase_id and i.due_on is None]
     if not items:
-        raise AccountStateError(f"purchase {purchase_id} is billed or paid: convert the bill instead")
+        raise AccountStateError(
+            f"purchase {purchase_id} is billed or paid: convert the bill instead"
+        )
     line = product.credit_line
     assert line is not None
     principal = sum(i.amount_minor for i in items)
-    schedule = _instalment_plan(state, product, day, line.purchase_instalment, principal, term,
-                                "purchase instalment")
+    schedule = _instalment_plan(
+        state, product, day, line.purchase_instalment, principal, term, "purchase instalment"
+    )
     removed = [i.to_data(i.amount_minor) for i in items]
     data = _plan_data(_new_id(state, "IP"), "purchase-instalment", schedule, purchase_id)
     return Event(EventKind.INSTALMENT_CONVERSION, day, data | {"removed": removed})
 
 
-def convert_bill(state: AccountState, product: Product, day: dt.date, statement_id: str,
-                 term: int) -> Event:
+def convert_bill(
+    state: AccountState, product: Product, day: dt.date, statement_id: str, term: int
+) -> Event:
     """Bill instalment (账单分期): the unpaid principal of a bill not yet due becomes a plan."""
     _check_kind(product, ProductKind.CREDIT_LINE, "a bill instalment")
     check_open(state, "convert a bill")
@@ -394,15 +478,19 @@ def convert_bill(state: AccountState, product: Product, day: dt.date, statement_
         raise InvalidEventError(f"no statement {statement_id!r} on account {state.account_id}")
     if statement.due_passed or day > statement.due_on:
         raise AccountStateError(f"statement {statement_id} is past its due date {statement.due_on}")
-    items = [i for i in state.items.values()
-             if i.statement_id == statement_id and i.component is Component.PRINCIPAL]
+    items = [
+        i
+        for i in state.items.values()
+        if i.statement_id == statement_id and i.component is Component.PRINCIPAL
+    ]
     principal = sum(i.amount_minor for i in items)
     if principal == 0:
         raise AccountStateError(f"statement {statement_id} has no unpaid principal to convert")
     line = product.credit_line
     assert line is not None
-    schedule = _instalment_plan(state, product, day, line.bill_instalment, principal, term,
-                                "bill instalment")
+    schedule = _instalment_plan(
+        state, product, day, line.bill_instalment, principal, term, "bill instalment"
+    )
     removed = [i.to_data(i.amount_minor) for i in items]
     data = _plan_data(_new_id(state, "IB"), "bill-instalment", schedule, statement_id)
     return Event(EventKind.INSTALMENT_CONVERSION, day, data | {"removed": removed})
@@ -411,30 +499,39 @@ def convert_bill(state: AccountState, product: Product, day: dt.date, statement_
 # --- corrections and status -------------------------------------------------------------------
 
 
-def reverse(state: AccountState, day: dt.date, target_sequence: int, target: Event,
-            reason: str) -> Event:
+def reverse(
+    state: AccountState, day: dt.date, target_sequence: int, target: Event, reason: str
+) -> Event:
     """Reverse a posted event (a bounced payment, a voided purchase) with a counter-event."""
     if target_sequence in state.reversed_sequences:
         raise AccountStateError(f"event {target_sequence} is already reversed")
     if target.kind.value not in {"repayment", "purchase", "fee", "waiver", "recovery"}:
-        raise AccountStateError(f"a {target.kind.value} event cannot be reversed; post its "
-                                "counter-event instead (refund, waiver, ...)")
+        raise AccountStateError(
+            f"a {target.kind.value} event cannot be reversed; post its "
+            "counter-event instead (refund, waiver, ...)"
+        )
     _check_reversible(state, target)
-    data = {"target_sequence": target_sequence, "reason": check_id(reason, "reason"),
-            "target": {"kind": target.kind.value, "data": target.data},
-            "statement_id": open_statement_id(state, day)}
+    data = {
+        "target_sequence": target_sequence,
+        "reason": check_id(reason, "reason"),
+        "target": {"kind": target.kind.value, "data": target.data},
+        "statement_id": open_statement_id(state, day),
+    }
     return Event(EventKind.REVERSAL, day, data)
 
 
 def _check_reversible(state: AccountState, target: Event) -> None:
     data = target.data
     if target.kind is EventKind.REPAYMENT and data["credit_minor"] > state.credit_minor:
-        raise AccountStateError("the credit this payment created is already used; it cannot be "
-                                "reversed")
+        raise AccountStateError(
+            "the credit this payment created is already used; it cannot be reversed"
+        )
     if target.kind is EventKind.PURCHASE:
         item = state.items.get(data["item_id"])
         if item is None or item.amount_minor != data["amount_minor"] or item.due_on is not None:
-            raise AccountStateError("the purchase is billed, paid, refunded or converted: refund it")
+            raise AccountStateError(
+                "the purchase is billed, paid, refunded or converted: refund it"
+            )
     if target.kind is EventKind.FEE:
         item = state.items.get(data["item"]["item_id"])
         if item is None or item.amount_minor != data["item"]["amount_minor"]:

@@ -105,7 +105,10 @@ def _refund(data: dict[str, Any]) -> list[Posting]:
 
 def _charge(item: dict[str, Any]) -> list[Posting]:
     component = item["component"]
-    return [(receivable(component), item["amount_minor"]), (income(component), -item["amount_minor"])]
+    return [
+        (receivable(component), item["amount_minor"]),
+        (income(component), -item["amount_minor"]),
+    ]
 
 
 def _fee(data: dict[str, Any]) -> list[Posting]:

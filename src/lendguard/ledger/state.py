@@ -36,7 +36,7 @@ class Item:
     revolving: bool = False
 
     def to_data(self, amount_minor: int) -> dict[str, Any]:
-        """The item's identity with an amount, as events record it (so a reversal can restore it)."""
+        """The item's identity with an amount, as events record it (a reversal restores it)."""
         return {
             "item_id": self.item_id,
             "component": self.component.value,
@@ -153,7 +153,9 @@ class AccountState:
 
     def principal_outstanding_minor(self) -> int:
         """Principal owed: billed and unbilled items plus principal still inside plans."""
-        items = sum(i.amount_minor for i in self.items.values() if i.component is Component.PRINCIPAL)
+        items = sum(
+            i.amount_minor for i in self.items.values() if i.component is Component.PRINCIPAL
+        )
         return items + sum(plan.remaining_minor for plan in self.plans.values())
 
     def balance_minor(self, component: Component | None = None) -> int:
@@ -256,14 +258,25 @@ def _restore_allocations(state: AccountState, allocations: list[dict[str, Any]])
 
 def _purchase(state: AccountState, data: dict[str, Any], day: dt.date) -> None:
     amount = data["amount_minor"]
-    state.purchases[data["purchase_id"]] = {"amount_minor": amount, "refunded_minor": 0, "plan_id": None}
-    add_item(state, Item(data["item_id"], Component.PRINCIPAL, amount, None, day, data["purchase_id"]))
+    state.purchases[data["purchase_id"]] = {
+        "amount_minor": amount,
+        "refunded_minor": 0,
+        "plan_id": None,
+    }
+    add_item(
+        state, Item(data["item_id"], Component.PRINCIPAL, amount, None, day, data["purchase_id"])
+    )
 
 
 def _plan_from_data(data: dict[str, Any], day: dt.date) -> Plan:
     periods = [
-        PlanPeriod(p["number"], dt.date.fromisoformat(p["due_on"]), p["principal_minor"],
-                   p["fee_minor"], p["interest_minor"])
+        PlanPeriod(
+            p["number"],
+            dt.date.fromisoformat(p["due_on"]),
+            p["principal_minor"],
+            p["fee_minor"],
+            p["interest_minor"],
+        )
         for p in data["periods"]
     ]
     return Plan(
@@ -301,8 +314,13 @@ def _prepayment(state: AccountState, data: dict[str, Any], day: dt.date) -> None
     plan.interest_from = day
     billed_periods = [p for p in plan.periods if p.billed]
     plan.periods = billed_periods + [
-        PlanPeriod(p["number"], dt.date.fromisoformat(p["due_on"]), p["principal_minor"],
-                   p["fee_minor"], p["interest_minor"])
+        PlanPeriod(
+            p["number"],
+            dt.date.fromisoformat(p["due_on"]),
+            p["principal_minor"],
+            p["fee_minor"],
+            p["interest_minor"],
+        )
         for p in data["periods"]
     ]
     if plan.remaining_minor == 0:
@@ -400,7 +418,11 @@ def _statement_cut(state: AccountState, data: dict[str, Any], day: dt.date) -> N
     _bill_periods(state, data["billed"])
     lines = [(dt.date.fromisoformat(posted), amount) for posted, amount in data["principal_lines"]]
     state.statements[statement] = Statement(
-        statement, day + dt.timedelta(days=1), due_on, data["total_minor"], data["minimum_minor"],
+        statement,
+        day + dt.timedelta(days=1),
+        due_on,
+        data["total_minor"],
+        data["minimum_minor"],
         lines,
     )
 
@@ -454,7 +476,10 @@ def _credit_applied(state: AccountState, data: dict[str, Any], day: dt.date) -> 
 
 def _delinquency_changed(state: AccountState, data: dict[str, Any], day: dt.date) -> None:
     state.delinquency = Delinquency(
-        data["past_due_days"], data["delinquent_days"], data["bucket"], data["five_category"],
+        data["past_due_days"],
+        data["delinquent_days"],
+        data["bucket"],
+        data["five_category"],
         data["ifrs9_stage"],
     )
     state.bucket_history = track_bucket(state.bucket_history, data["bucket"], day)

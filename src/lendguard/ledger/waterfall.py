@@ -19,7 +19,9 @@ from lendguard.products.model import WaterfallRules
 _FAR_FUTURE = dt.date.max
 
 
-def order_items(items: Iterable[Item], rules: WaterfallRules, *, include_unbilled: bool) -> list[Item]:
+def order_items(
+    items: Iterable[Item], rules: WaterfallRules, *, include_unbilled: bool
+) -> list[Item]:
     """Items in the order a payment settles them."""
     rank = {component: position for position, component in enumerate(rules.order)}
     billed = [item for item in items if item.due_on is not None and item.amount_minor > 0]

@@ -130,7 +130,11 @@ def _check_caps(product: Product, origin: str) -> None:
         for term in loan.terms:
             for method in loan.methods:
                 schedule = build_schedule(
-                    APR_PROBE_PRINCIPAL_MINOR, rate, term, RepaymentMethod(method), APR_PROBE_START,
+                    APR_PROBE_PRINCIPAL_MINOR,
+                    rate,
+                    term,
+                    RepaymentMethod(method),
+                    APR_PROBE_START,
                     currency=product.currency,
                 )
                 _cap(schedule, cap, source, f"{origin}: cash loan {term} months {method}")
@@ -139,7 +143,8 @@ def _check_caps(product: Product, origin: str) -> None:
         revolving_annual = line.revolving_daily_rate_percent * 365 / 100
         if revolving_annual > cap:
             raise ProductConfigError(
-                f"{origin}: revolving interest {revolving_annual * 100:.2f}% a year exceeds the cap "
+                f"{origin}: revolving interest {revolving_annual * 100:.2f}% a year exceeds "
+                f"the cap "
                 f"{cap * 100:.2f}% ({source})"
             )
         for name, card in (("purchase", line.purchase_instalment), ("bill", line.bill_instalment)):
@@ -150,8 +155,12 @@ def _check_caps(product: Product, origin: str) -> None:
 def _check_card(product: Product, card: FeeRateCard, cap: Decimal, source: str, what: str) -> None:
     for term, fee_percent in sorted(card.fee_percent.items()):
         schedule = build_instalment_plan(
-            APR_PROBE_PRINCIPAL_MINOR, term, fee_percent / 100, APR_PROBE_START,
-            currency=product.currency, fee_rounding=product.rounding.fee,
+            APR_PROBE_PRINCIPAL_MINOR,
+            term,
+            fee_percent / 100,
+            APR_PROBE_START,
+            currency=product.currency,
+            fee_rounding=product.rounding.fee,
         )
         _cap(schedule, cap, source, f"{what} {term} terms")
 

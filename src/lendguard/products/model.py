@@ -19,7 +19,7 @@ from lendguard.money import RoundingMode, exponent
 
 def _no_float(value: object) -> object:
     if isinstance(value, float):
-        raise ValueError(f"write {value!r} as a string (e.g. \"{value}\"): floats are inexact")
+        raise ValueError(f'write {value!r} as a string (e.g. "{value}"): floats are inexact')
     return value
 
 
@@ -154,7 +154,8 @@ class OverdueRules(Strict):
         given = [self.penalty_daily_rate_percent, self.penalty_contract_rate_multiplier]
         if sum(value is not None for value in given) != 1:
             raise ValueError(
-                "give exactly one of penalty_daily_rate_percent and penalty_contract_rate_multiplier"
+                "give exactly one of penalty_daily_rate_percent and "
+                "penalty_contract_rate_multiplier"
             )
         if self.compound_overdue_interest and self.penalty_base != "overdue-principal":
             raise ValueError(
@@ -241,7 +242,9 @@ class Product(Strict):
         if not is_line and (self.cash_loan is None or self.credit_line is not None):
             raise ValueError("a cash-loan product needs a [cash_loan] table and no [credit_line]")
         if self.overdue.penalty_contract_rate_multiplier is not None and is_line:
-            raise ValueError("penalty_contract_rate_multiplier needs a contract rate: cash loans only")
+            raise ValueError(
+                "penalty_contract_rate_multiplier needs a contract rate: cash loans only"
+            )
         return self
 
     @property
