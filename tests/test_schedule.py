@@ -164,11 +164,15 @@ def test_daily_rate_schedule_charges_actual_days() -> None:
 
 
 def test_rounding_mode_reaches_payment_and_interest() -> None:
+    # Period 2 interest is 1% of 666.68 = 6.6668: 6.67 half up, 6.66 down.
     up = build_schedule(100_001, TWELVE_PERCENT, 3, "equal-principal", NOV_1)
     down = build_schedule(100_001, TWELVE_PERCENT, 3, "equal-principal", NOV_1, rounding="down")
-    assert up.periods[0].interest_minor == 1_000  # 1,000.01 x 1% = 10.0001 -> 10.00 either way
-    assert down.periods[-1].interest_minor == 333  # 333.35 x 1% = 3.3335 -> 3.33 down
-    assert up.periods[-1].interest_minor == 333
+    assert (up.periods[1].interest_minor, down.periods[1].interest_minor) == (667, 666)
+    # The level payment 304.9102... is 304.91 half up and 304.92 rounded toward +infinity.
+    ceiling = build_schedule(
+        500_000, TWELVE_PERCENT, 18, "equal-instalment", NOV_1, rounding=RoundingMode.CEILING
+    )
+    assert ceiling.periods[0].payment_minor == 30_492
 
 
 # --- refused inputs ------------------------------------------------------------------------
@@ -213,14 +217,21 @@ def test_principal_above_the_limit_is_refused() -> None:
 def test_level_payment_that_does_not_cover_interest_is_refused() -> None:
     # 1000% a year, first period of 60 actual days: interest exceeds the monthly-sized payment.
     rate = Rate.annual_percent("1000", DayCount.ACT_365)
-    with pytest.raises(ScheduleError, match="does not cover interest"):
+    with pytest.raises(ScheduleError, match=r"period 1 \(60 days\): .* does not cover interest"):
         build_schedule(1_000_000, rate, 12, "equal-instalment", NOV_1, due_day=31)
+
+
+def test_long_first_period_at_the_cap_over_five_years_is_refused() -> None:
+    # A known limit of the level-payment rule: 24% over 60 months, first due 58 days away.
+    rate = Rate.annual_percent("24", DayCount.ACT_360)
+    with pytest.raises(ScheduleError, match=r"period 1 \(58 days\)"):
+        build_schedule(1_000_000, rate, 60, "equal-instalment", dt.date(2023, 2, 1), due_day=31)
 
 
 def test_rounding_drift_that_repays_early_is_refused() -> None:
     # 36% over 30 years: the half-fen rounding of the payment compounds past the balance.
     rate = Rate.annual_percent("36", DayCount.THIRTY_360)
-    with pytest.raises(ScheduleError, match="before the last period"):
+    with pytest.raises(ScheduleError, match=r"period \d+ \(\d+ days\): .* before the last period"):
         build_schedule(1_000_000, rate, 360, "equal-instalment", NOV_1)
 
 
@@ -291,28 +302,29 @@ def test_reamortise_refuses_a_bad_first_number() -> None:
 
 # --- properties ----------------------------------------------------------------------------
 
-rates = st.builds(
-    Rate,
-    annual=st.integers(min_value=0, max_value=3_600).map(lambda bp: Decimal(bp) / 10_000),
-    day_count=st.sampled_from(list(DayCount)),
-)
+
+def annual_rates(percent_max: int) -> st.SearchStrategy[Rate]:
+    return st.builds(
+        Rate,
+        annual=st.integers(min_value=0, max_value=percent_max * 100).map(
+            lambda basis_points: Decimal(basis_points) / 10_000
+        ),
+        day_count=st.sampled_from(list(DayCount)),
+    )
+
+
 starts = st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2030, 12, 31))
+due_days = st.none() | st.integers(min_value=1, max_value=31)
 
 
 @settings(max_examples=150, deadline=None)
 @given(
     principal_minor=st.integers(min_value=100_000, max_value=10**11),
-    rate=rates,
-    term=st.integers(min_value=1, max_value=60),
-    method=st.sampled_from(
-        [
-            RepaymentMethod.EQUAL_INSTALMENT,
-            RepaymentMethod.EQUAL_PRINCIPAL,
-            RepaymentMethod.INTEREST_FIRST,
-        ]
-    ),
+    rate=annual_rates(24),
+    term=st.integers(min_value=1, max_value=36),
+    method=st.sampled_from(list(RepaymentMethod)[:3]),
     start=starts,
-    due_day=st.none() | st.integers(min_value=1, max_value=31),
+    due_day=due_days,
     rounding=st.sampled_from(list(RoundingMode)),
 )
 def test_every_schedule_repays_exactly(
@@ -325,12 +337,35 @@ def test_every_schedule_repays_exactly(
     due_day: int | None,
     rounding: RoundingMode,
 ) -> None:
+    """Any calendar, day count and rounding, up to the 24% cap and three years."""
     schedule = build_schedule(
         principal_minor, rate, term, method, start, due_day=due_day, rounding=rounding
     )
     assert len(schedule.periods) == term
     assert_invariants(schedule)
     assert schedule.total_payment_minor == principal_minor + schedule.total_interest_minor
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    principal_minor=st.integers(min_value=1, max_value=10**12),
+    rate=annual_rates(limits.annual_rate_percent_max),
+    term=st.integers(min_value=1, max_value=limits.term_periods_max),
+    method=st.sampled_from([RepaymentMethod.EQUAL_PRINCIPAL, RepaymentMethod.INTEREST_FIRST]),
+    start=starts,
+    due_day=due_days,
+)
+def test_split_methods_repay_exactly_at_any_rate_and_term(
+    *,
+    principal_minor: int,
+    rate: Rate,
+    term: int,
+    method: RepaymentMethod,
+    start: dt.date,
+    due_day: int | None,
+) -> None:
+    schedule = build_schedule(principal_minor, rate, term, method, start, due_day=due_day)
+    assert_invariants(schedule)
 
 
 @settings(max_examples=100, deadline=None)

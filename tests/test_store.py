@@ -7,13 +7,14 @@ import string
 import threading
 import uuid
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 
 from lendguard import limits
 from lendguard.errors import ProductConfigError, UnknownAccountError, UnknownProductError
@@ -190,6 +191,23 @@ def test_out_of_order_events_assert(store: Store) -> None:
     event, lines = disbursement("acct-1", 2, 500_000)
     with pytest.raises(AssertionError, match="does not continue"):
         store.append("acct-1", 0, [event], lines)
+
+
+def test_request_ids_must_tie_up_with_the_request(store: Store) -> None:
+    open_account(store)
+    event, lines = disbursement("acct-1", 1, 500_000, request_id="req-1")
+    with pytest.raises(AssertionError, match="request ids"):
+        store.append("acct-1", 0, [event], lines)
+    with pytest.raises(AssertionError, match="request ids"):
+        store.append("acct-1", 0, [event], lines, request=request_for("req-2", "acct-1", 1))
+    assert store.load_events("acct-1") == []
+
+
+def test_store_refuses_an_engine_without_named_parameters(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    with pytest.raises(AssertionError, match="named parameters"):
+        Store(engine)
+    engine.dispose()
 
 
 def test_concurrent_appends_exactly_one_wins(store: Store) -> None:

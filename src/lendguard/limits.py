@@ -20,3 +20,6 @@ page_size_max = 1_000
 
 annual_rate_percent_max = 1_000
 """A rate above 1000% a year is a typo, not a product; caps (DOMAIN 6a) are far lower."""
+
+appends_per_transaction_max = 10_000
+"""Account outcomes one group commit may write: bounds a transaction's size and lock time."""

@@ -14,3 +14,9 @@ app = typer.Typer(
 
 from lendguard.cli.schedule import schedule_command  # noqa: E402
 app.command("schedule")(schedule_command)
+from lendguard.cli.account import account_app  # noqa: E402
+
+app.add_typer(account_app, name="account")
+from lendguard.cli.demo import demo_command  # noqa: E402
+
+app.command("demo")(demo_command)

@@ -86,15 +86,13 @@ def schedule_json(schedule: Schedule) -> dict[str, object]:
         ],
         "total_interest": format_minor(schedule.total_interest_minor, currency),
         "total_payment": format_minor(schedule.total_payment_minor, currency),
-        "apr": {
-            "nominal": percent_text(schedule.apr.nominal_annual),
-            "effective": percent_text(schedule.apr.effective_annual),
-            "convention": schedule.apr.convention,
-        },
+        "apr": percent_text(schedule.apr.nominal_annual),
+        "apr_effective": percent_text(schedule.apr.effective_annual),
+        "apr_convention": schedule.apr.convention,
     }
 
 
-def apr_line(apr: AprResult) -> str:
+def _apr_line(apr: AprResult) -> str:
     """The disclosure line: both annual readings and the convention behind them."""
     return (
         f"APR {percent_text(apr.nominal_annual)}% nominal, "
@@ -157,4 +155,4 @@ def _print_table(schedule: Schedule) -> None:
         )
     console = Console()
     console.print(table)
-    console.print(apr_line(schedule.apr))
+    console.print(_apr_line(schedule.apr))

@@ -13,10 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from lendguard import limits
 from lendguard.errors import (
     IdempotencyConflictError,
     InvalidEventError,
@@ -34,6 +36,7 @@ from lendguard.products.loader import ProductFile, load_product, load_product_te
 from lendguard.products.model import Component
 from lendguard.store import (
     AccountRecord,
+    Append,
     DuplicateAccountError,
     DuplicateRequestError,
     EventRecord,
@@ -107,6 +110,8 @@ class Book:
         self.store = store
         self._states: dict[str, AccountState] = {}
         self._products: dict[tuple[str, str], ProductFile] = {}
+        self._pending: list[Append] | None = None
+        self._pending_requests: dict[str, RequestRecord] = {}
 
     # --- products -----------------------------------------------------------------------------
 
@@ -172,23 +177,25 @@ class Book:
             product_file, opened_on, due_day=due_day, credit_limit_minor=credit_limit_minor
         )
         event = Event(event.kind, event.business_date, event.data, request_id)
-        try:
-            self.store.create_account(
-                AccountRecord(
-                    account_id,
-                    product_file.product_id,
-                    product_file.version,
-                    product_file.product.currency,
-                    opened_on,
-                    "open",
-                )
-            )
-        except DuplicateAccountError:
-            raise InvalidEventError(f"account {account_id} already exists") from None
+        account = AccountRecord(
+            account_id,
+            product_file.product_id,
+            product_file.version,
+            product_file.product.currency,
+            opened_on,
+            "open",
+        )
+        if account_id in self._states:
+            raise InvalidEventError(f"account {account_id} already exists")
         state = fold([event], account_id)
         posted = Posted(account_id, 1, event.kind.value, event.data)
-        self._write(state, 0, [event], request_id, digest, posted)
-        self._states[account_id] = state
+        request = RequestRecord(request_id, account_id, digest, posted.to_dict(), 1)
+        try:
+            self._write(state, 0, [event], request=request, account=account)
+        except DuplicateAccountError:
+            self.forget(account_id)
+            error = InvalidEventError(f"account {account_id} already exists")
+            return self._replay_or_raise(request_id, digest, error)
         return posted
 
     def state(self, account_id: str) -> AccountState:
@@ -222,7 +229,7 @@ class Book:
         try:
             events = close_through(state, self._rules(state), through)
             if events:
-                self._write(state, expected_sequence, events, None, None, None)
+                self._write(state, expected_sequence, events)
         except BaseException:
             self.forget(account_id)
             raise
@@ -403,9 +410,35 @@ class Book:
 
     # --- the one request path -----------------------------------------------------------------
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group commit: every write inside the block goes to the store in one transaction.
+
+        A durable commit costs milliseconds; a batch pays it once. All or nothing: if the
+        transaction is refused, no request of the batch is stored and the cached states of every
+        account it touched are dropped (the next read folds the stored log). Requests refused while
+        deciding are reported at once, as outside a batch. Batches do not nest.
+        """
+        assert self._pending is None, "batches do not nest"
+        self._pending = []
+        self._pending_requests = {}
+        try:
+            yield
+            pending = self._pending
+            self._pending = None
+            for start in range(0, len(pending), limits.appends_per_transaction_max):
+                self.store.append_many(pending[start : start + limits.appends_per_transaction_max])
+        except BaseException:
+            for append in self._pending or pending:
+                self.forget(append.account_id)
+            raise
+        finally:
+            self._pending = None
+            self._pending_requests = {}
+
     def _replay(self, request_id: str, digest: str) -> Posted | None:
         """The original result of a request id already used for this request, else ``None``."""
-        stored = self.store.find_request(request_id)
+        stored = self._pending_requests.get(request_id) or self.store.find_request(request_id)
         if stored is None:
             return None
         if stored.request_hash != digest:
@@ -421,6 +454,13 @@ class Book:
             replayed=True,
         )
 
+    def _replay_or_raise(self, request_id: str, digest: str, error: Exception) -> Posted:
+        """A refused request may be a retry of one that succeeded: answer it, else refuse."""
+        replay = self._replay(request_id, digest)
+        if replay is None:
+            raise error
+        return replay
+
     def _request(
         self,
         action: str,
@@ -433,53 +473,61 @@ class Book:
         """Catch up, decide, write, apply: the path of every external request.
 
         The common case costs one transaction: the request id is checked by the write itself
-        (a unique key), and only a refused decision or a refused write looks the id up, to answer
-        a retry with the original result. Any failure drops the cached state, so the next read
-        folds the stored log again and nothing decided but unwritten survives.
+        (a unique key); only a refused decision or write looks the id up, to answer a retry with
+        its original result. Days closed while catching up stand even if the request is refused.
         """
         commands.check_id(request_id, "request id")
         digest = request_hash(action, account_id, params | {"day": day.isoformat()})
+        if request_id in self._pending_requests:
+            return self._replay_or_raise(request_id, digest, AssertionError("unreachable"))
+        state = self.state(account_id)
         try:
-            state = self.state(account_id)
             commands.check_date(state, day)
-            rules = self._rules(state)
-            expected_sequence = state.sequence
-            system_events = close_through(state, rules, day - ONE_DAY)
+        except LendGuardError as error:
+            return self._replay_or_raise(request_id, digest, error)
+        rules = self._rules(state)
+        expected_sequence = state.sequence
+        system_events = self._guarded(account_id, close_through, state, rules, day - ONE_DAY)
+        try:
             decided = decide(state, rules.product)
-            event = Event(decided.kind, decided.business_date, decided.data, request_id)
-            posted = Posted(account_id, state.sequence + 1, event.kind.value, event.data)
+        except LendGuardError as error:
+            if system_events:
+                self._guarded(account_id, self._write, state, expected_sequence, system_events)
+            return self._replay_or_raise(request_id, digest, error)
+        event = Event(decided.kind, decided.business_date, decided.data, request_id)
+        posted = Posted(account_id, state.sequence + 1, event.kind.value, event.data)
+        request = RequestRecord(request_id, account_id, digest, posted.to_dict(), posted.sequence)
+        try:
             self._write(
-                state,
-                expected_sequence,
-                [*system_events, event],
-                request_id,
-                digest,
-                posted,
-                pending=event,
+                state, expected_sequence, [*system_events, event], request=request, pending=event
             )
-        except (LendGuardError, DuplicateRequestError):
+        except DuplicateRequestError as error:
             self.forget(account_id)
-            replay = self._replay(request_id, digest)
-            if replay is None:
-                raise
-            return replay
+            return self._replay_or_raise(request_id, digest, error)
         except BaseException:
             self.forget(account_id)
             raise
         return posted
+
+    def _guarded(self, account_id: str, step: Callable[..., Any], *args: Any) -> Any:
+        """Run a step that changes the cached state; on failure drop the cache, so it refolds."""
+        try:
+            return step(*args)
+        except BaseException:
+            self.forget(account_id)
+            raise
 
     def _write(
         self,
         state: AccountState,
         expected_sequence: int,
         events: list[Event],
-        request_id: str | None,
-        digest: str | None,
-        posted: Posted | None,
         *,
+        request: RequestRecord | None = None,
         pending: Event | None = None,
+        account: AccountRecord | None = None,
     ) -> None:
-        """Store events (and the request) atomically, then make ``state`` the cached state.
+        """Store events (and the request) atomically, or queue them in the open batch.
 
         ``pending`` is an event decided but not yet applied to ``state``: it is applied only after
         the write succeeds, so a refused write leaves the cached state untouched.
@@ -487,20 +535,21 @@ class Book:
         event_records, lines = to_records(
             state.account_id, expected_sequence + 1, events, state.currency
         )
-        request = None
-        if request_id is not None and posted is not None and digest is not None:
-            request = RequestRecord(
-                request_id, state.account_id, digest, posted.to_dict(), posted.sequence
-            )
-        status_after = _status_after(state, pending)
-        self.store.append(
+        append = Append(
             state.account_id,
             expected_sequence,
             event_records,
             lines,
             request=request,
-            status=status_after,
+            status=_status_after(state, pending),
+            account=account,
         )
+        if self._pending is None:
+            self.store.append_many([append])
+        else:
+            self._pending.append(append)
+            if request is not None:
+                self._pending_requests[request.request_id] = request
         if pending is not None:
             apply(state, pending)
         self._states[state.account_id] = state

@@ -124,7 +124,11 @@ def build_schedule(
     due_day: int | None = None,
     remainder: Remainder = "last",
 ) -> Schedule:
-    """A monthly schedule of ``term_periods`` periods from ``start`` (the drawdown date)."""
+    """A monthly schedule of ``term_periods`` periods from ``start`` (the drawdown date).
+
+    ``rounding`` rounds the level payment and each period's interest; ``remainder`` says which
+    period takes the indivisible fen of an equal-principal split (see the module rules).
+    """
     check_term(term_periods)
     anchor_day = check_due_day(due_day)
     due_dates = monthly_dates(start, term_periods, anchor_day)
@@ -289,7 +293,11 @@ def _equal_instalment(plan: _PlanInputs) -> list[SchedulePeriod]:
     for number, start, due_date in plan.windows():
         interest = interest_minor(balance_minor, start, due_date, plan.rate, plan.rounding)
         is_last = due_date == plan.due_dates[-1]
-        principal = _instalment_principal(payment_minor, interest, balance_minor, number, is_last)
+        try:
+            principal = _instalment_principal(payment_minor, interest, balance_minor, is_last)
+        except ScheduleError as error:
+            days = (due_date - start).days
+            raise ScheduleError(f"period {number} ({days} days): {error.message}") from None
         balance_minor -= principal
         period = SchedulePeriod(number, start, due_date, principal, interest, 0, balance_minor)
         periods.append(period)
@@ -306,22 +314,27 @@ def level_payment_exact(principal_minor: int, rate: Rate, term_periods: int) -> 
 
 
 def _instalment_principal(
-    payment_minor: int, interest: int, balance_minor: int, number: int, is_last: bool
+    payment_minor: int, interest: int, balance_minor: int, is_last: bool
 ) -> int:
-    """Principal part of a level payment; the last period clears the balance whatever it is."""
+    """Principal part of a level payment; the last period clears the balance whatever it is.
+
+    The payment is sized on regular months (annual / 12), interest is charged on actual days, so
+    an irregular first period (a ``due_day`` up to two months away, or a few days away) at a high
+    rate over a long term can break the plan: refused, never silently reshaped.
+    """
     if is_last:
         return balance_minor
     principal = payment_minor - interest
     if principal < 0:
         raise ScheduleError(
-            f"period {number}: level payment {payment_minor} does not cover interest {interest}; "
-            "the rate is too high for an equal-instalment plan"
+            f"level payment {payment_minor} does not cover interest {interest}; the rate is too "
+            "high, or the period too long, for an equal-instalment plan"
         )
     if principal > balance_minor:
         raise ScheduleError(
-            f"period {number}: level payment {payment_minor} repays the principal before the last "
-            "period (rounding drift): the principal is too small, or the rate and term too "
-            "extreme, for a level payment in whole minor units"
+            f"level payment {payment_minor} repays the principal before the last period: the "
+            "periods are shorter than the months the payment was sized on, or the rate and term "
+            "too extreme for a payment in whole minor units"
         )
     return principal
 

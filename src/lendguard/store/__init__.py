@@ -14,6 +14,7 @@ from lendguard.store.database import (
 )
 from lendguard.store.records import (
     AccountRecord,
+    Append,
     EventRecord,
     JournalLine,
     ProductRecord,
@@ -29,6 +30,7 @@ from lendguard.store.repository import (
 
 __all__ = [
     "AccountRecord",
+    "Append",
     "ConcurrentUpdateError",
     "DuplicateAccountError",
     "DuplicateRequestError",

@@ -48,7 +48,8 @@ def create_engine_for(url: str) -> Engine:
     """An engine tuned for its backend: SQLite (WAL) or PostgreSQL through psycopg 3."""
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        engine = create_engine(url)
+        # Named parameters, as with psycopg: the store's pre-compiled writes pass dict rows.
+        engine = create_engine(url, paramstyle="named")
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine
@@ -105,4 +106,6 @@ def _begin_sqlite(connection: Connection) -> None:
     under the busy timeout instead. Reads keep a deferred BEGIN so they never block writers.
     """
     immediate = connection.get_execution_options().get(BEGIN_IMMEDIATE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    # Straight to the driver: this runs once per transaction, and going through
+    # exec_driver_sql cost a fifth of a small append.
+    connection.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")

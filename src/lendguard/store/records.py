@@ -6,6 +6,7 @@ changed after it was built is safe to cache, compare in tests and hand between t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -77,3 +78,19 @@ class RequestRecord:
     request_hash: str
     response: dict
     sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """One account's outcome to write: events continuing ``expected_sequence``, their journal
+    lines, and optionally the request that caused them, a snapshot and a new status. With
+    ``account`` set, the account row is created in the same transaction (an opening)."""
+
+    account_id: str
+    expected_sequence: int
+    events: Sequence[EventRecord]
+    journal: Sequence[JournalLine]
+    request: RequestRecord | None = None
+    snapshot: dict | None = None
+    status: str | None = None
+    account: AccountRecord | None = None
