@@ -284,48 +284,50 @@ class Store:
         with self._write_engine.begin() as connection:
             cursor = connection.connection.cursor()
             try:
-                refused = self._write_appends(cursor, appends)
+                moved = self._write_appends(cursor, appends)
             finally:
                 cursor.close()
-            if refused is not None:
-                _refuse_append(connection, refused.account_id, refused.expected_sequence)
+            if not moved and len(appends) == 1:
+                _refuse_append(connection, appends[0].account_id, appends[0].expected_sequence)
+            if not moved:
+                raise ConcurrentUpdateError(
+                    "an account of this batch moved on or does not exist; nothing was written"
+                )
 
-    def _write_appends(self, cursor: DBAPICursor, appends: Sequence[Append]) -> Append | None:
-        """Compare-and-set each account's head, insert its rows; returns the first refused."""
+    def _write_appends(self, cursor: DBAPICursor, appends: Sequence[Append]) -> bool:
+        """Write every append with one driver call per table (psycopg pipelines each call).
+
+        Round trips, not rows, are what a transaction costs on PostgreSQL, so a group commit of
+        any size takes five calls: new accounts, head compare-and-sets (in order, so appends to
+        one account chain), requests, events, journal lines. Both drivers report the summed
+        rowcount of ``executemany``; a shortfall is a refusal and the caller rolls back. Returns
+        whether every head moved.
+        """
+        openings = [_record_row(a.account) | {"head_sequence": 0} for a in appends if a.account]
+        if openings and self._insert_new_account.executemany(cursor, openings) != len(openings):
+            raise DuplicateAccountError(
+                f"account {', '.join(row['account_id'] for row in openings[:3])} already exists"
+            )
+        heads = [_compare_and_set_row(item) for item in appends]
+        if self._advance_head.executemany(cursor, heads) != len(heads):
+            return False
+        requests = [_record_row(a.request) for a in appends if a.request is not None]
+        if requests and self._insert_request.executemany(cursor, requests) != len(requests):
+            raise DuplicateRequestError(
+                f"request {', '.join(row['request_id'] for row in requests[:3])} is already stored"
+            )
+        events = [_record_row(event) for item in appends for event in item.events]
+        if events:
+            self._insert_event.executemany(cursor, events)
+        lines = [_record_row(line) for item in appends for line in item.journal]
+        if lines:
+            self._insert_line.executemany(cursor, lines)
         for item in appends:
-            if item.account is not None:
-                row = _record_row(item.account) | {"head_sequence": 0}
-                if not self._insert_new_account.execute(cursor, row):
-                    raise DuplicateAccountError(f"account {item.account.account_id} already exists")
-            head_sequence = item.expected_sequence + len(item.events)
-            compare_and_set = {
-                "target_account_id": item.account_id,
-                "expected_sequence": item.expected_sequence,
-                "new_head_sequence": head_sequence,
-                "new_status": item.status,
-            }
-            if self._advance_head.execute(cursor, compare_and_set) != 1:
-                return item
-            self._write_batch(cursor, item.events, item.journal, item.request)
             if item.snapshot is not None:
+                head_sequence = item.expected_sequence + len(item.events)
                 row = _snapshot_row(item.account_id, head_sequence, item.snapshot)
                 self._upsert_snapshot.execute(cursor, row)
-        return None
-
-    def _write_batch(
-        self,
-        cursor: DBAPICursor,
-        events: Sequence[EventRecord],
-        journal: Sequence[JournalLine],
-        request: RequestRecord | None,
-    ) -> None:
-        """Insert the request (first: a taken id stops the batch), the events, the journal."""
-        if request is not None and not self._insert_request.execute(cursor, _record_row(request)):
-            raise DuplicateRequestError(f"request {request.request_id} is already stored")
-        if events:
-            self._insert_event.executemany(cursor, [_record_row(event) for event in events])
-        if journal:
-            self._insert_line.executemany(cursor, [_record_row(line) for line in journal])
+        return True
 
     def find_request(self, request_id: str) -> RequestRecord | None:
         """The stored answer to a request id, or ``None`` if the request is new."""
@@ -413,9 +415,11 @@ class _DriverStatement:
         cursor.execute(self.sql, self._process(row))
         return cursor.rowcount
 
-    def executemany(self, cursor: DBAPICursor, rows: list[dict[str, Any]]) -> None:
-        """Run with many rows in one driver call (psycopg pipelines them in one round trip)."""
+    def executemany(self, cursor: DBAPICursor, rows: list[dict[str, Any]]) -> int:
+        """Run many rows in one driver call (psycopg pipelines them in one round trip); returns
+        the rowcount summed over the rows, as both drivers report it."""
         cursor.executemany(self.sql, [self._process(row) for row in rows])
+        return cursor.rowcount
 
     def _process(self, row: dict[str, Any]) -> dict[str, Any]:
         """Convert values in place (rows are built per call): dates and JSON per dialect."""
@@ -432,6 +436,16 @@ def _snapshot_upsert(dialect_insert: Callable[[Any], Insert]) -> Insert:
         index_elements=["account_id"],
         set_={name: statement.excluded[name] for name in replaced},
     )
+
+
+def _compare_and_set_row(item: Append) -> dict[str, Any]:
+    """Parameters of the head compare-and-set for one append."""
+    return {
+        "target_account_id": item.account_id,
+        "expected_sequence": item.expected_sequence,
+        "new_head_sequence": item.expected_sequence + len(item.events),
+        "new_status": item.status,
+    }
 
 
 def _record_row(record: Any) -> dict[str, Any]:
