@@ -7,7 +7,7 @@ amount_minor_max = 10**15
 """Largest single amount in minor units (10 trillion yuan): far above any consumer loan."""
 
 term_periods_max = 360
-"""Longest schedule, in periods. Consumer plans are at most 60 (DOMAIN 5.1); 360 admits mortgages."""
+"""Longest schedule, in periods: consumer plans stop at 60 (DOMAIN 5.1); 360 admits mortgages."""
 
 events_per_account_max = 1_000_000
 """An account with more events than this is a bug or an attack."""
@@ -23,3 +23,7 @@ annual_rate_percent_max = 1_000
 
 appends_per_transaction_max = 10_000
 """Account outcomes one group commit may write: bounds a transaction's size and lock time."""
+
+close_days_per_write_max = 366
+"""Business days one close-of-business write covers: a delinquent account posts a few events a
+day, so a year stays far below ``events_per_request_max``."""

@@ -13,6 +13,7 @@ app = typer.Typer(
 )
 
 from lendguard.cli.schedule import schedule_command  # noqa: E402
+
 app.command("schedule")(schedule_command)
 from lendguard.cli.account import account_app  # noqa: E402
 

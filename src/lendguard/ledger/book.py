@@ -223,16 +223,21 @@ class Book:
     # --- requests -----------------------------------------------------------------------------
 
     def close_through(self, account_id: str, through: dt.date) -> list[Event]:
-        """Close the account's business days up to ``through`` (idempotent: closed days stay)."""
+        """Close the account's business days up to ``through`` (idempotent: closed days stay).
+
+        Long catch-ups are written in windows of ``limits.close_days_per_write_max`` days, so no
+        single write exceeds the store's bound on events per append.
+        """
         state = self.state(account_id)
-        expected_sequence = state.sequence
-        try:
-            events = close_through(state, self._rules(state), through)
-            if events:
-                self._write(state, expected_sequence, events)
-        except BaseException:
-            self.forget(account_id)
-            raise
+        rules = self._rules(state)
+        window = dt.timedelta(days=limits.close_days_per_write_max)
+        events: list[Event] = []
+        while state.closed_through < through:
+            expected_sequence = state.sequence
+            until = min(through, state.closed_through + window)
+            closed = self._guarded(account_id, close_through, state, rules, until)
+            self._guarded(account_id, self._write, state, expected_sequence, closed)
+            events.extend(closed)
         return events
 
     def purchase(
@@ -474,7 +479,7 @@ class Book:
 
         The common case costs one transaction: the request id is checked by the write itself
         (a unique key); only a refused decision or write looks the id up, to answer a retry with
-        its original result. Days closed while catching up stand even if the request is refused.
+        its original result. A refused request writes nothing, not even the days it closed.
         """
         commands.check_id(request_id, "request id")
         digest = request_hash(action, account_id, params | {"day": day.isoformat()})
@@ -486,13 +491,17 @@ class Book:
         except LendGuardError as error:
             return self._replay_or_raise(request_id, digest, error)
         rules = self._rules(state)
+        if state.closed_through < day - ONE_DAY - dt.timedelta(
+            days=limits.close_days_per_write_max
+        ):
+            self.close_through(account_id, day - ONE_DAY - ONE_DAY)
         expected_sequence = state.sequence
+        before = state.copy() if state.closed_through < day - ONE_DAY else state
         system_events = self._guarded(account_id, close_through, state, rules, day - ONE_DAY)
         try:
             decided = decide(state, rules.product)
         except LendGuardError as error:
-            if system_events:
-                self._guarded(account_id, self._write, state, expected_sequence, system_events)
+            self._states[account_id] = before
             return self._replay_or_raise(request_id, digest, error)
         event = Event(decided.kind, decided.business_date, decided.data, request_id)
         posted = Posted(account_id, state.sequence + 1, event.kind.value, event.data)
