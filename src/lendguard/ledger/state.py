@@ -287,8 +287,8 @@ def _purchase(state: AccountState, data: dict[str, Any], day: dt.date) -> None:
     )
 
 
-def _plan_from_data(data: dict[str, Any], day: dt.date) -> Plan:
-    periods = [
+def _periods_from_data(periods: list[dict[str, Any]]) -> list[PlanPeriod]:
+    return [
         PlanPeriod(
             p["number"],
             dt.date.fromisoformat(p["due_on"]),
@@ -296,8 +296,12 @@ def _plan_from_data(data: dict[str, Any], day: dt.date) -> Plan:
             p["fee_minor"],
             p["interest_minor"],
         )
-        for p in data["periods"]
+        for p in periods
     ]
+
+
+def _plan_from_data(data: dict[str, Any], day: dt.date) -> Plan:
+    periods = _periods_from_data(data["periods"])
     return Plan(
         plan_id=data["plan_id"],
         kind=data["plan_kind"],
@@ -333,16 +337,7 @@ def _prepayment(state: AccountState, data: dict[str, Any], day: dt.date) -> None
     plan.remaining_minor -= data["principal_minor"]
     plan.interest_from = day
     billed_periods = [p for p in plan.periods if p.billed]
-    plan.periods = billed_periods + [
-        PlanPeriod(
-            p["number"],
-            dt.date.fromisoformat(p["due_on"]),
-            p["principal_minor"],
-            p["fee_minor"],
-            p["interest_minor"],
-        )
-        for p in data["periods"]
-    ]
+    plan.periods = billed_periods + _periods_from_data(data["periods"])
     if plan.remaining_minor == 0:
         plan.closed = True
         del state.plans[plan.plan_id]
