@@ -30,7 +30,7 @@ from lendguard.cli.errors import bad_input_exits, fail
 from lendguard.delinquency.classification import FiveCategory
 from lendguard.ledger.book import Book, Posted
 from lendguard.ledger.state import AccountState, Plan
-from lendguard.money import check_positive, format_minor, parse_minor
+from lendguard.money import format_minor, parse_minor
 from lendguard.products.model import Component
 from lendguard.store import JournalLine, Store, default_url, open_store
 
@@ -87,7 +87,10 @@ def read_amount(text: str, currency: str, option: str = "--amount") -> int:
     """A positive amount typed as a decimal string, in minor units of ``currency``."""
     if not AMOUNT_PATTERN.fullmatch(text.strip()):
         fail(f"{option} must be a decimal amount such as 1234.56, got {text!r}", "invalid_amount")
-    return check_positive(parse_minor(text, currency), what=option)
+    amount_minor = parse_minor(text, currency)
+    if amount_minor <= 0:
+        fail(f"{option} must be positive, got {text.strip()}", "invalid_amount")
+    return amount_minor
 
 
 def read_component(text: str) -> Component:
