@@ -38,8 +38,8 @@ PRODUCT = Path(__file__).resolve().parent.parent / "products" / "huabei-standard
 POSTGRES_URL = os.environ.get(
     "LENDGUARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-ACCOUNTS = 40
-REQUESTS_PER_ACCOUNT = 50
+ACCOUNTS = 100
+REQUESTS_PER_ACCOUNT = 60
 START = dt.date(2026, 3, 2)
 TARGETS = {"sqlite": 5_000, "postgresql": 2_000}
 GROUP_COMMIT_REQUESTS = 100
@@ -53,8 +53,9 @@ def workload(book: Book, batch_requests: int) -> int:
     events written, the night's events included.
     """
     accounts = [f"B{number}" for number in range(ACCOUNTS)]
-    for account in accounts:
-        book.open_account(account, "huabei-standard", START, request_id=f"{account}-open")
+    with book.batch():
+        for account in accounts:
+            book.open_account(account, "huabei-standard", START, request_id=f"{account}-open")
     requests = [(step, account) for step in range(REQUESTS_PER_ACCOUNT) for account in accounts]
     for start in range(0, len(requests), batch_requests):
         with book.batch():

@@ -203,8 +203,17 @@ class Book:
         cached = self._states.get(account_id)
         if cached is not None:
             return cached
-        self.store.get_account(account_id)  # UnknownAccountError for a bad id
-        records = self.store.load_events(account_id)
+        pending = [
+            record
+            for append in self._pending or ()
+            if append.account_id == account_id
+            for record in append.events
+        ]
+        records = []
+        if not pending or pending[0].sequence > 1:
+            self.store.get_account(account_id)  # UnknownAccountError for a bad id
+            records = self.store.load_events(account_id)
+        records += pending
         if not records:
             raise UnknownAccountError(f"account {account_id} has no events")
         state = fold((from_record(record) for record in records), account_id)
@@ -217,7 +226,7 @@ class Book:
         return [from_record(record) for record in self.store.load_events(account_id)]
 
     def forget(self, account_id: str) -> None:
-        """Drop the cached state (the next read folds the log again)."""
+        """Drop the cached state: the next read folds the stored log and this batch's writes."""
         self._states.pop(account_id, None)
 
     # --- requests -----------------------------------------------------------------------------
@@ -421,20 +430,23 @@ class Book:
 
         A durable commit costs milliseconds; a batch pays it once. All or nothing: if the
         transaction is refused, no request of the batch is stored and the cached states of every
-        account it touched are dropped (the next read folds the stored log). Requests refused while
-        deciding are reported at once, as outside a batch. Batches do not nest.
+        account it touched are dropped (the next read folds the stored log); an exception leaving
+        the block abandons the whole batch. A request refused while deciding raises at once, as
+        outside a batch, and can be caught inside the block. A batch holds at most
+        ``limits.appends_per_transaction_max`` writes. Batches do not nest.
         """
         assert self._pending is None, "batches do not nest"
-        self._pending = []
+        pending: list[Append] = []
+        self._pending = pending
         self._pending_requests = {}
         try:
             yield
-            pending = self._pending
             self._pending = None
-            for start in range(0, len(pending), limits.appends_per_transaction_max):
-                self.store.append_many(pending[start : start + limits.appends_per_transaction_max])
+            if pending:
+                self.store.append_many(pending)
         except BaseException:
-            for append in self._pending or pending:
+            self._pending = None
+            for append in pending:
                 self.forget(append.account_id)
             raise
         finally:
@@ -496,12 +508,12 @@ class Book:
         ):
             self.close_through(account_id, day - ONE_DAY - ONE_DAY)
         expected_sequence = state.sequence
-        before = state.copy() if state.closed_through < day - ONE_DAY else state
         system_events = self._guarded(account_id, close_through, state, rules, day - ONE_DAY)
         try:
             decided = decide(state, rules.product)
         except LendGuardError as error:
-            self._states[account_id] = before
+            if system_events:
+                self.forget(account_id)  # the days closed for this request are not written
             return self._replay_or_raise(request_id, digest, error)
         event = Event(decided.kind, decided.business_date, decided.data, request_id)
         posted = Posted(account_id, state.sequence + 1, event.kind.value, event.data)
@@ -555,6 +567,11 @@ class Book:
         )
         if self._pending is None:
             self.store.append_many([append])
+        elif len(self._pending) >= limits.appends_per_transaction_max:
+            raise InvalidEventError(
+                f"a batch holds at most {limits.appends_per_transaction_max} writes: commit it and "
+                "start another"
+            )
         else:
             self._pending.append(append)
             if request is not None:
