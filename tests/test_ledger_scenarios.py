@@ -411,12 +411,6 @@ def test_reversal_of_a_bounced_repayment_restores_the_items_and_the_dpd(book: Bo
     audit(book, account.account_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reversing a statement's minimum payment after its due date restores the amount "
-    "into the next statement's item and subtracts it from the next statement's paid_minor "
-    "(state._reversal uses the statement open on the reversal date)",
-)
 def test_reversal_after_the_due_date_makes_the_old_minimum_overdue(book: Book) -> None:
     account = huabei(book)
     account.purchase(D(2026, 1, 6), "tv", 1000_00)
@@ -479,14 +473,9 @@ def test_overpayment_on_a_loan_is_held_as_credit_and_applied_when_billed(book: B
     audit(book, account.account_id)
 
 
-# --- known defects (strict xfail: each turns into a failure once fixed, so drop the mark) -----
+# --- regressions: late fees across pauses, receivables on written-off or closed accounts ------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: close._late_fee charges whenever delinquent_days == 1, and a pause holds the "
-    "delinquent clock at 1, so a late fee is charged on every paused day",
-)
 def test_one_late_fee_per_delinquency_even_across_a_pause(book: Book) -> None:
     text = set_key(HUABEI_TEXT, "overdue", "late_fee", '"10.00"')
     account = Account.open(book, "HB-LF", register_text(book, text), D(2026, 1, 5), due_day=10)
@@ -500,12 +489,6 @@ def test_one_late_fee_per_delinquency_even_across_a_pause(book: Book) -> None:
     assert charged(account, Component.LATE_FEE) == 10_00
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reversing a pre-write-off repayment on a written-off account restores "
-    "receivables that nothing can clear (no close-of-day steps, write_off refused, payments "
-    "become recoveries); commands.reverse has no status check",
-)
 def test_a_written_off_account_never_carries_receivables_again(book: Book) -> None:
     account = jiebei(book)
     account.draw(D(2026, 1, 15), 12000_00, 12)
@@ -520,12 +503,6 @@ def test_a_written_off_account_never_carries_receivables_again(book: Book) -> No
     assert all(totals.get(receivable(c), 0) == 0 for c in Component)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reversing the final repayment of a closed account restores receivables on an "
-    "account whose close of day does nothing (no statement, no DPD, never collected); "
-    "commands.reverse has no status check",
-)
 def test_a_closed_account_never_owes_money(book: Book) -> None:
     account = huabei(book)
     account.purchase(D(2026, 1, 6), "tv", 300_00)

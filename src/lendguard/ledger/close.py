@@ -252,14 +252,16 @@ def _classification(state: AccountState, rules: ProductRules, day: dt.date) -> E
 
 
 def _late_fee(state: AccountState, rules: ProductRules, day: dt.date) -> Event | None:
-    """One late fee each time the account becomes delinquent (after grace)."""
+    """One late fee per delinquency: per oldest past-due date, charged once it is past grace."""
     _, delinquent = clocks(state, rules.product.overdue.grace_days, day)
-    if delinquent != 1 or rules.late_fee_minor == 0:
+    oldest = state.oldest_past_due_on(day)
+    if delinquent == 0 or rules.late_fee_minor == 0 or oldest == state.late_fee_for_due_on:
         return None
     item = Item(
         f"LF{state.sequence + 1}", Component.LATE_FEE, rules.late_fee_minor, day, day, "late fee"
     )
-    return Event(EventKind.LATE_FEE_CHARGED, day, {"item": item.to_data(item.amount_minor)})
+    data = {"item": item.to_data(item.amount_minor), "for_due_on": oldest.isoformat()}
+    return Event(EventKind.LATE_FEE_CHARGED, day, data)
 
 
 def _freeze(state: AccountState, rules: ProductRules, day: dt.date) -> Event | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from lendguard.errors import AccountStateError, InvalidDateError, InvalidEventError
 from lendguard.ledger.calendar_rules import plan_due_dates
-from lendguard.ledger.events import Event, EventKind
+from lendguard.ledger.events import REVERSIBLE_KINDS, Event, EventKind
 from lendguard.ledger.state import AccountState, Item
 from lendguard.ledger.waterfall import allocate, order_items
 from lendguard.money import check_positive, parse_minor
@@ -325,6 +325,7 @@ def refund(
     whatever is left (the customer already paid it) is held as credit.
     """
     _check_kind(product, ProductKind.CREDIT_LINE, "a refund")
+    check_open(state, "take a refund")
     check_positive(amount_minor, what="refund amount")
     record = state.purchases.get(purchase_id)
     if record is None:
@@ -502,20 +503,28 @@ def convert_bill(
 def reverse(
     state: AccountState, day: dt.date, target_sequence: int, target: Event, reason: str
 ) -> Event:
-    """Reverse a posted event (a bounced payment, a voided purchase) with a counter-event."""
+    """Reverse a posted event (a bounced payment, a voided purchase) with a counter-event.
+
+    On a written-off account only a recovery can be reversed (a bounced recovery payment); a
+    closed account takes no reversal: either would bring back receivables nothing can collect.
+    """
     if target_sequence in state.reversed_sequences:
         raise AccountStateError(f"event {target_sequence} is already reversed")
-    if target.kind.value not in {"repayment", "purchase", "fee", "waiver", "recovery"}:
+    if target.kind not in REVERSIBLE_KINDS:
         raise AccountStateError(
             f"a {target.kind.value} event cannot be reversed; post its "
             "counter-event instead (refund, waiver, ...)"
         )
+    if target.kind is EventKind.RECOVERY:
+        if state.status != "written_off":
+            raise AccountStateError(f"account {state.account_id} is not written off")
+    else:
+        check_open(state, f"reverse a {target.kind.value}")
     _check_reversible(state, target)
     data = {
         "target_sequence": target_sequence,
         "reason": check_id(reason, "reason"),
         "target": {"kind": target.kind.value, "data": target.data},
-        "statement_id": open_statement_id(state, day),
     }
     return Event(EventKind.REVERSAL, day, data)
 

@@ -159,6 +159,8 @@ class AccountState:
     delinquency: Delinquency = field(default_factory=Delinquency)
     bucket_history: tuple[BucketSpell, ...] = ()
     reversed_sequences: set[int] = field(default_factory=set)
+    late_fee_for_due_on: dt.date | None = None
+    """Oldest past-due date of the delinquency a late fee was last charged for."""
 
     def copy(self) -> AccountState:
         """An independent copy (to restore if a decision is refused after a catch-up).
@@ -283,9 +285,27 @@ def _apply_allocations(state: AccountState, allocations: list[dict[str, Any]]) -
         reduce_item(state, allocation["item_id"], allocation["amount_minor"])
 
 
-def _restore_allocations(state: AccountState, allocations: list[dict[str, Any]]) -> None:
+def _restore_allocations(
+    state: AccountState, allocations: list[dict[str, Any]], day: dt.date
+) -> None:
+    """Give back what a reversed payment or waiver settled, as it was when settled.
+
+    The amount returns with its original due date and statement: a bounced payment never paid
+    anything, so what it covered is owed from its own due date (and is past due if that date has
+    gone). If the item has since moved on (carried to a later bill), the amount returns as an item
+    of its own rather than inheriting the later due date.
+    """
     for allocation in allocations:
-        add_item(state, Item.from_data(allocation))
+        restored = Item.from_data(allocation)
+        if restored.due_on is not None and restored.due_on < day:
+            restored.revolving = False
+        existing = state.items.get(restored.item_id)
+        if existing is not None and (existing.due_on, existing.statement_id) != (
+            restored.due_on,
+            restored.statement_id,
+        ):
+            restored.item_id = f"{restored.item_id}@{state.sequence}"
+        add_item(state, restored)
 
 
 def _purchase(state: AccountState, data: dict[str, Any], day: dt.date) -> None:
@@ -396,17 +416,19 @@ def _reversal(state: AccountState, data: dict[str, Any], day: dt.date) -> None:
     kind = EventKind(target["kind"])
     effects = target["data"]
     if kind is EventKind.REPAYMENT:
-        _restore_allocations(state, effects["allocations"])
+        _restore_allocations(state, effects["allocations"], day)
         assert state.credit_minor >= effects["credit_minor"]
         state.credit_minor -= effects["credit_minor"]
-        _count_statement_payment(state, data.get("statement_id"), -effects["amount_minor"])
+        statement = state.statements.get(effects.get("statement_id") or "")
+        if statement is not None and not statement.due_passed:
+            statement.paid_minor -= effects["amount_minor"]
     elif kind is EventKind.PURCHASE:
         reduce_item(state, effects["item_id"], effects["amount_minor"])
         del state.purchases[effects["purchase_id"]]
     elif kind is EventKind.FEE:
         reduce_item(state, effects["item"]["item_id"], effects["item"]["amount_minor"])
     elif kind is EventKind.WAIVER:
-        _restore_allocations(state, effects["allocations"])
+        _restore_allocations(state, effects["allocations"], day)
     elif kind is EventKind.RECOVERY:
         state.recovered_minor -= effects["amount_minor"]
     else:
@@ -500,6 +522,11 @@ def _accrued(state: AccountState, data: dict[str, Any], day: dt.date) -> None:
     add_item(state, Item.from_data(data["item"]))
 
 
+def _late_fee_charged(state: AccountState, data: dict[str, Any], day: dt.date) -> None:
+    add_item(state, Item.from_data(data["item"]))
+    state.late_fee_for_due_on = dt.date.fromisoformat(data["for_due_on"])
+
+
 def _credit_applied(state: AccountState, data: dict[str, Any], day: dt.date) -> None:
     _apply_allocations(state, data["allocations"])
     total = sum(a["amount_minor"] for a in data["allocations"])
@@ -553,7 +580,7 @@ _HANDLERS: dict[EventKind, Callable[[AccountState, dict[str, Any], dt.date], Non
     EventKind.DUE_DATE_PASSED: _due_date_passed,
     EventKind.INTEREST_ACCRUED: _accrued,
     EventKind.PENALTY_ACCRUED: _accrued,
-    EventKind.LATE_FEE_CHARGED: _accrued,
+    EventKind.LATE_FEE_CHARGED: _late_fee_charged,
     EventKind.CREDIT_APPLIED: _credit_applied,
     EventKind.DELINQUENCY_CHANGED: _delinquency_changed,
     EventKind.FROZEN: _frozen,
