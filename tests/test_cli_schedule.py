@@ -122,7 +122,7 @@ def test_table_output_has_totals_and_the_apr(app: typer.Typer) -> None:
         (with_option("--principal", "-5000.00"), "principal must be positive"),
         (with_option("--principal", "0"), "principal must be positive"),
         (with_option("--principal", "5000.001"), "more precision than the minor unit"),
-        (with_option("--principal", "5e3.0"), "not a decimal number"),
+        (with_option("--principal", "5e3.0"), "not a plain decimal amount"),
         ([*EXAMPLE, "--daily-rate", "0.05"], "exactly one of --annual-rate or --daily-rate"),
         (with_option("--annual-rate", None), "exactly one of --annual-rate or --daily-rate"),
         (with_option("--annual-rate", "-1"), "must not be negative"),

@@ -9,6 +9,7 @@ through :func:`round_minor`, which always takes the rounding mode explicitly.
 from __future__ import annotations
 
 import decimal
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -101,10 +102,16 @@ def exponent(currency: str) -> int:
         ) from None
 
 
+_PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+"""Money as people write it: ``1234.56``. Exponents (``1e3``), ``nan`` and ``inf`` are refused."""
+
+
 def parse_minor(text: str, currency: str) -> int:
     """Parse a decimal string such as ``"5000.00"`` into minor units; no sub-minor precision."""
     if not isinstance(text, str):
         raise InvalidAmountError(f"amount must be given as a decimal string, got {text!r}")
+    if not _PLAIN_DECIMAL.fullmatch(text.strip()):
+        raise InvalidAmountError(f"not a plain decimal amount such as 1234.56: {text!r}")
     value = to_decimal(text.strip())
     scaled = value.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():

@@ -1,0 +1,1 @@
+"""Simulated borrowers driving the real platform: today a seeded sample book (the demo)."""
