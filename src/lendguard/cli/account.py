@@ -63,8 +63,6 @@ Request = Callable[[Book, str], Posted]
 """A state-changing call on the book, given the account's currency to read amounts in."""
 
 
-
-
 # --- reading input ----------------------------------------------------------------------------
 
 

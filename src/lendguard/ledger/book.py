@@ -31,6 +31,7 @@ from lendguard.ledger.close import close_through, write_off_event
 from lendguard.ledger.events import Event, EventKind
 from lendguard.ledger.journal import postings
 from lendguard.ledger.rules import ProductRules, rules_for
+from lendguard.ledger.snapshot import state_from_data, state_to_data
 from lendguard.ledger.state import AccountState, apply, fold
 from lendguard.products.loader import ProductFile, load_product, load_product_text
 from lendguard.products.model import Component
@@ -209,15 +210,33 @@ class Book:
             if append.account_id == account_id
             for record in append.events
         ]
-        records = []
+        state = None
         if not pending or pending[0].sequence > 1:
-            self.store.get_account(account_id)  # UnknownAccountError for a bad id
-            records = self.store.load_events(account_id)
-        records += pending
-        if not records:
+            state = self._load_stored(account_id)
+        for record in pending:
+            event = from_record(record)
+            if state is None:
+                state = fold([event], account_id)
+            else:
+                apply(state, event)
+        if state is None:
             raise UnknownAccountError(f"account {account_id} has no events")
-        state = fold((from_record(record) for record in records), account_id)
         self._states[account_id] = state
+        return state
+
+    def _load_stored(self, account_id: str) -> AccountState | None:
+        """The stored state: the latest snapshot plus the events after it, or a full fold."""
+        self.store.get_account(account_id)  # UnknownAccountError for a bad id
+        snapshot = self.store.load_snapshot(account_id)
+        state = state_from_data(snapshot[1]) if snapshot is not None else None
+        after = state.sequence if state is not None else 0
+        records = self.store.load_events(account_id, after_sequence=after)
+        if state is None:
+            return (
+                fold((from_record(record) for record in records), account_id) if records else None
+            )
+        for record in records:
+            apply(state, from_record(record))
         return state
 
     def events(self, account_id: str) -> list[Event]:
@@ -245,7 +264,7 @@ class Book:
             expected_sequence = state.sequence
             until = min(through, state.closed_through + window)
             closed = self._guarded(account_id, close_through, state, rules, until)
-            self._guarded(account_id, self._write, state, expected_sequence, closed)
+            self._guarded(account_id, self._write, state, expected_sequence, closed, snapshot=True)
             events.extend(closed)
         return events
 
@@ -530,10 +549,12 @@ class Book:
             raise
         return posted
 
-    def _guarded(self, account_id: str, step: Callable[..., Any], *args: Any) -> Any:
+    def _guarded(
+        self, account_id: str, step: Callable[..., Any], *args: Any, **options: Any
+    ) -> Any:
         """Run a step that changes the cached state; on failure drop the cache, so it refolds."""
         try:
-            return step(*args)
+            return step(*args, **options)
         except BaseException:
             self.forget(account_id)
             raise
@@ -547,6 +568,7 @@ class Book:
         request: RequestRecord | None = None,
         pending: Event | None = None,
         account: AccountRecord | None = None,
+        snapshot: bool = False,
     ) -> None:
         """Store events (and the request) atomically, or queue them in the open batch.
 
@@ -564,6 +586,7 @@ class Book:
             request=request,
             status=_status_after(state, pending),
             account=account,
+            snapshot=state_to_data(state) if snapshot else None,
         )
         if self._pending is None:
             self.store.append_many([append])
