@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from lendguard.delinquency.classification import classify_five, ifrs9_stage
 from lendguard.ledger.calendar_rules import ONE_DAY, due_date_for_cut, is_statement_day
@@ -52,8 +52,9 @@ def close_day(state: AccountState, rules: ProductRules, day: dt.date) -> list[Ev
         for statement_id in _statements_due(state, day):
             emit(_due_date_passed(state, rules, day, statement_id))
             emit(_full_statement_interest(state, rules, day, statement_id))
+        today = clocks(state, rules.product.overdue.grace_days, day)
         for step in _DELINQUENCY_STEPS:
-            emit(step(state, rules, day))
+            emit(step(state, rules, day, today))
     if state.status == "open":
         emit(_statement_cut(state, rules, day + ONE_DAY))
         for plan_id in list(state.plans):
@@ -204,11 +205,19 @@ def _full_statement_interest(
 # --- 3. delinquency ---------------------------------------------------------------------------
 
 
-def clocks(state: AccountState, grace_days: int, day: dt.date) -> tuple[int, int]:
+class Clocks(NamedTuple):
+    """The two delinquency clocks of an account at the end of a day, and where they start."""
+
+    past_due_days: int
+    delinquent_days: int
+    oldest_due_on: dt.date | None = None
+
+
+def clocks(state: AccountState, grace_days: int, day: dt.date) -> Clocks:
     """Past-due days and delinquent days as of the end of ``day``."""
     oldest = state.oldest_past_due_on(day)
     if oldest is None:
-        return 0, 0
+        return Clocks(0, 0)
     past_due_days = (day - oldest).days
     paused_days = (
         sum(
@@ -219,7 +228,7 @@ def clocks(state: AccountState, grace_days: int, day: dt.date) -> tuple[int, int
         if state.pauses
         else 0
     )
-    return past_due_days, max(0, past_due_days - grace_days - paused_days)
+    return Clocks(past_due_days, max(0, past_due_days - grace_days - paused_days), oldest)
 
 
 def _clocks(state: AccountState, rules: ProductRules, day: dt.date) -> dict[str, int]:
@@ -228,12 +237,14 @@ def _clocks(state: AccountState, rules: ProductRules, day: dt.date) -> dict[str,
             "past_due_days": state.delinquency.past_due_days,
             "delinquent_days": state.delinquency.delinquent_days,
         }
-    past_due, delinquent = clocks(state, rules.product.overdue.grace_days, day)
+    past_due, delinquent, _ = clocks(state, rules.product.overdue.grace_days, day)
     return {"past_due_days": past_due, "delinquent_days": delinquent}
 
 
-def _classification(state: AccountState, rules: ProductRules, day: dt.date) -> Event | None:
-    past_due, delinquent = clocks(state, rules.product.overdue.grace_days, day)
+def _classification(
+    state: AccountState, rules: ProductRules, day: dt.date, today: Clocks
+) -> Event | None:
+    past_due, delinquent, _ = today
     status = {
         "past_due_days": past_due,
         "delinquent_days": delinquent,
@@ -251,12 +262,14 @@ def _classification(state: AccountState, rules: ProductRules, day: dt.date) -> E
     return Event(EventKind.DELINQUENCY_CHANGED, day, status)
 
 
-def _late_fee(state: AccountState, rules: ProductRules, day: dt.date) -> Event | None:
+def _late_fee(
+    state: AccountState, rules: ProductRules, day: dt.date, today: Clocks
+) -> Event | None:
     """One late fee per delinquency: per oldest past-due date, charged once it is past grace."""
-    _, delinquent = clocks(state, rules.product.overdue.grace_days, day)
-    oldest = state.oldest_past_due_on(day)
+    _, delinquent, oldest = today
     if delinquent == 0 or rules.late_fee_minor == 0 or oldest == state.late_fee_for_due_on:
         return None
+    assert oldest is not None
     item = Item(
         f"LF{state.sequence + 1}", Component.LATE_FEE, rules.late_fee_minor, day, day, "late fee"
     )
@@ -264,10 +277,10 @@ def _late_fee(state: AccountState, rules: ProductRules, day: dt.date) -> Event |
     return Event(EventKind.LATE_FEE_CHARGED, day, data)
 
 
-def _freeze(state: AccountState, rules: ProductRules, day: dt.date) -> Event | None:
+def _freeze(state: AccountState, rules: ProductRules, day: dt.date, today: Clocks) -> Event | None:
     """Suspend the line once delinquent (DOMAIN 1.9, 2.9); restore on cure if configured."""
     overdue = rules.product.overdue
-    _, delinquent = clocks(state, overdue.grace_days, day)
+    delinquent = today.delinquent_days
     if delinquent >= overdue.freeze_after_days and not state.frozen:
         return Event(EventKind.FROZEN, day, {"delinquent_days": delinquent})
     if delinquent == 0 and state.frozen and overdue.unfreeze_on_cure:
@@ -275,8 +288,10 @@ def _freeze(state: AccountState, rules: ProductRules, day: dt.date) -> Event | N
     return None
 
 
-def _automatic_write_off(state: AccountState, rules: ProductRules, day: dt.date) -> Event | None:
-    _, delinquent = clocks(state, rules.product.overdue.grace_days, day)
+def _automatic_write_off(
+    state: AccountState, rules: ProductRules, day: dt.date, today: Clocks
+) -> Event | None:
+    delinquent = today.delinquent_days
     if delinquent < rules.product.overdue.write_off_after_days:
         return None
     return write_off_event(state, day, "automatic", delinquent)
@@ -290,7 +305,7 @@ def write_off_event(state: AccountState, day: dt.date, reason: str, delinquent_d
     allocations = [item.to_data(item.amount_minor) for item in state.items.values()]
     plan_principal = sum(plan.remaining_minor for plan in state.plans.values())
     amount = sum(a["amount_minor"] for a in allocations) + plan_principal
-    past_due_days, _ = clocks(state, 0, day)
+    past_due_days = clocks(state, 0, day).past_due_days
     data = {
         "allocations": allocations,
         "plan_ids": sorted(state.plans),
