@@ -27,3 +27,12 @@ appends_per_transaction_max = 10_000
 close_days_per_write_max = 366
 """Business days one close-of-business write covers: a delinquent account posts a few events a
 day, so a year stays far below ``events_per_request_max``."""
+
+accounts_per_partition_max = 10_000
+"""Accounts one close-of-business partition loads, closes and commits together: bounds a worker's
+memory (a few hundred KB of state per delinquent account) and fits one group commit
+(``appends_per_transaction_max``)."""
+
+business_dates_per_run_max = close_days_per_write_max
+"""Business dates one close-of-business run may catch up: each account's days of a run are one
+append, so the run inherits the bound on one close-of-business write."""

@@ -21,3 +21,6 @@ app.add_typer(account_app, name="account")
 from lendguard.cli.demo import demo_command  # noqa: E402
 
 app.command("demo")(demo_command)
+from lendguard.cli.eod import eod_command  # noqa: E402
+
+app.command("eod")(eod_command)

@@ -3,7 +3,8 @@
 Engines call this and nothing else for the rules: the embedded engine on partitions in worker
 processes, Spark on executors through ``mapInArrow``, the online path (``Book``) on a batch of one
 through the same :func:`lendguard.ledger.close.close_through`. An account whose close raises is
-returned with its error and its state untouched (quarantined); the rest of the batch proceeds.
+returned with its error (quarantined) and its state half-closed in place: callers must throw that
+state away, never write it; the rest of the batch proceeds.
 
 Arrow layout of a batch (``INPUT_SCHEMA`` -> ``OUTPUT_SCHEMA``): one row per account, the state as
 snapshot JSON (:mod:`lendguard.ledger.snapshot`), the events of the night as a JSON list in the

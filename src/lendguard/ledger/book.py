@@ -539,7 +539,12 @@ class Book:
         request = RequestRecord(request_id, account_id, digest, posted.to_dict(), posted.sequence)
         try:
             self._write(
-                state, expected_sequence, [*system_events, event], request=request, pending=event
+                state,
+                expected_sequence,
+                [*system_events, event],
+                request=request,
+                pending=event,
+                snapshot=bool(system_events),
             )
         except DuplicateRequestError as error:
             self.forget(account_id)
@@ -572,36 +577,94 @@ class Book:
     ) -> None:
         """Store events (and the request) atomically, or queue them in the open batch.
 
-        ``pending`` is an event decided but not yet applied to ``state``: it is applied only after
-        the write succeeds, so a refused write leaves the cached state untouched.
+        ``pending`` is the request's event, decided but not yet applied to ``state``: it is
+        applied only after the write succeeds, so a refused write leaves the cached state as it
+        was. Events before it (the night's, from catching up) are already applied; with
+        ``snapshot`` they are written as their own append carrying the state they lead to, so the
+        stored watermark (``last_closed_on``) never lags the days an online request closed.
         """
-        event_records, lines = to_records(
-            state.account_id, expected_sequence + 1, events, state.currency
-        )
-        append = Append(
-            state.account_id,
-            expected_sequence,
-            event_records,
-            lines,
-            request=request,
-            status=_status_after(state, pending),
-            account=account,
-            snapshot=state_to_data(state) if snapshot else None,
-        )
+        if pending is None:
+            appends = [
+                self._append(
+                    state,
+                    expected_sequence,
+                    events,
+                    request=request,
+                    account=account,
+                    snapshot=snapshot,
+                )
+            ]
+        else:
+            assert events[-1] is pending, "the request's event comes last"
+            appends = self._appends_with_pending(
+                state, expected_sequence, events, request, pending, snapshot=snapshot
+            )
         if self._pending is None:
-            self.store.append_many([append])
-        elif len(self._pending) >= limits.appends_per_transaction_max:
+            self.store.append_many(appends)
+        elif len(self._pending) + len(appends) > limits.appends_per_transaction_max:
             raise InvalidEventError(
                 f"a batch holds at most {limits.appends_per_transaction_max} writes: commit it and "
                 "start another"
             )
         else:
-            self._pending.append(append)
+            self._pending.extend(appends)
             if request is not None:
                 self._pending_requests[request.request_id] = request
         if pending is not None:
             apply(state, pending)
         self._states[state.account_id] = state
+
+    def _appends_with_pending(
+        self,
+        state: AccountState,
+        expected_sequence: int,
+        events: list[Event],
+        request: RequestRecord | None,
+        pending: Event,
+        *,
+        snapshot: bool,
+    ) -> list[Append]:
+        """The night's events (with the state they lead to), then the request's event."""
+        head = events[:-1]
+        appends = []
+        if head:
+            appends.append(self._append(state, expected_sequence, head, snapshot=snapshot))
+        appends.append(
+            self._append(
+                state,
+                expected_sequence + len(head),
+                [pending],
+                request=request,
+                status=_status_after(state, pending),
+            )
+        )
+        return appends
+
+    def _append(
+        self,
+        state: AccountState,
+        expected_sequence: int,
+        events: list[Event],
+        *,
+        request: RequestRecord | None = None,
+        status: str | None = None,
+        account: AccountRecord | None = None,
+        snapshot: bool = False,
+    ) -> Append:
+        """One account's write as the store takes it: records, journal lines, options."""
+        event_records, lines = to_records(
+            state.account_id, expected_sequence + 1, events, state.currency
+        )
+        return Append(
+            state.account_id,
+            expected_sequence,
+            event_records,
+            lines,
+            request=request,
+            status=status or state.status,
+            account=account,
+            snapshot=state_to_data(state) if snapshot else None,
+        )
 
 
 def _status_after(state: AccountState, pending: Event | None) -> str:

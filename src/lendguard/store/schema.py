@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Date,
+    DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -122,4 +123,43 @@ account_snapshots = Table(
 
 ``last_closed_on`` is a column so a close-of-business run can select accounts behind a date
 without reading their JSON.
+"""
+
+eod_runs = Table(
+    "eod_runs",
+    metadata,
+    Column("run_id", String, primary_key=True),
+    Column("first_business_date", Date, nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("engine", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("accounts_closed", BigInteger, nullable=True),
+    Column("accounts_skipped", BigInteger, nullable=True),
+    Column("accounts_quarantined", BigInteger, nullable=True),
+    Column("events_posted", BigInteger, nullable=True),
+    Column("timings", JSON, nullable=True),
+    Index("ix_eod_runs_business_date", "business_date"),
+)
+"""One row per close-of-business run over ``first_business_date..business_date``.
+
+``status`` is ``running`` until the run ends (``succeeded`` or ``failed``); a run killed on the way
+stays ``running``. The timestamps are wall-clock facts about the run, not business dates.
+"""
+
+eod_quarantine = Table(
+    "eod_quarantine",
+    metadata,
+    Column("run_id", String, primary_key=True),
+    Column("account_id", String, primary_key=True),
+    Column("business_date", Date, nullable=False),
+    Column("error", Text, nullable=False),
+    ForeignKeyConstraint(["run_id"], ["eod_runs.run_id"]),
+    ForeignKeyConstraint(["account_id"], ["accounts.account_id"]),
+    Index("ix_eod_quarantine_business_date", "business_date"),
+)
+"""Accounts a run could not close, with the error and the first business date it failed on.
+
+A quarantined account keeps its state; each later run tries it again and records it again.
 """

@@ -1,0 +1,334 @@
+"""One night of close of business on a generated book, against the I/O floor of the same path.
+
+Back of the envelope: a night reads and writes each account's state (about 2.5 KB of snapshot
+JSON) and posts one to three events, so the rules, not the bytes, should set the pace: the floor
+(read every state, write it back unchanged, publish the parts, with no rule applied) is what an
+engine would cost if the rules were free, and ``ratio_to_io_floor`` says how far the rules are
+from that.
+
+Floors, one per engine path, each with the engine's own parallelism:
+- ``local``: the embedded engine's loader, group commit and Parquet writer in the same spawned
+  worker processes, the kernel left out;
+- ``spark``: :func:`lendguard.eod.spark.run_spark` itself with an identity kernel on the
+  executors (each state parsed for its sequence and sent back), so Spark's own costs stay in.
+
+Every measurement runs in a fresh process on a fresh copy of one generated book, so each gets
+its own peak memory (``resource.getrusage`` of the process plus its waited-for children; the
+Spark JVM counts once it has exited).
+
+    python benchmarks/eod_bench.py --accounts 100000 --engine local --json
+    python benchmarks/eod_bench.py --accounts 100000 --compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from rich.console import Console
+from rich.table import Table
+
+from lendguard.eod.engine import run_eod
+from lendguard.eod.kernel import (
+    INPUT_SCHEMA,
+    OUTPUT_SCHEMA,
+    close_arrow_batch,
+    product_key,
+    rules_table,
+)
+from lendguard.eod.local import PartitionTask, load_partition, partition_tasks, run_local
+from lendguard.eod.outputs import (
+    CHANGE_SCHEMA,
+    CHANGES,
+    SNAPSHOT_SCHEMA,
+    SNAPSHOTS,
+    part_path,
+    snapshot_row,
+    write_part,
+)
+from lendguard.ledger.calendar_rules import ONE_DAY
+from lendguard.ledger.snapshot import state_to_data
+from lendguard.store import Append, Store, create_engine_for, open_store
+
+# Run as a script (``python benchmarks/eod_bench.py``) or as a module: the repository root is
+# where ``benchmarks`` resolves from either way.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.book_generator import build_templates, write_store
+
+ENGINES = ("local", "spark")
+MEASUREMENTS = ("local", "local-floor", "spark", "spark-floor", "kernel")
+PARTITION_SIZE = 5_000
+"""The command line's default: a partition of states fits a worker in about 100 MB."""
+
+KERNEL_SAMPLE_ACCOUNTS = 10_000
+"""Accounts the kernel-alone measurement closes (one bulk read: a partition's bound)."""
+
+BOOK_NAME = "book.sqlite"
+KILOBYTES_PER_MEGABYTE = 1_024
+
+
+# --- one measurement, in its own process ---------------------------------------------------------
+
+
+def measure(kind: str, base: Path, workers: int, partition_size: int) -> dict[str, Any]:
+    """Close one night of a copy of the book at ``base`` with ``kind``; seconds and peak memory."""
+    with tempfile.TemporaryDirectory(dir=base.parent) as folder:
+        book = Path(folder) / BOOK_NAME
+        shutil.copyfile(base, book)
+        url = f"sqlite:///{book}"
+        store = open_store(url)
+        accounts, closed_through = store.open_account_count(), store.closed_through_min()
+        store.close()
+        assert closed_through is not None, "the generated book is closed through one date"
+        night = closed_through + ONE_DAY
+        if kind == "kernel":
+            accounts, seconds = kernel_alone(url, night)
+        else:
+            started = time.perf_counter()
+            RUNS[kind](url, night, Path(folder) / "out", workers, partition_size)
+            seconds = time.perf_counter() - started
+    return {"accounts": accounts, "seconds": seconds, "peak_memory_mb": peak_memory_mb()}
+
+
+def kernel_alone(url: str, night: dt.date) -> tuple[int, float]:
+    """The kernel on one core over the book's first accounts: ``(accounts, seconds)``.
+
+    Timed from snapshot JSON in to snapshot JSON and events out (``close_arrow_batch``), so it
+    is the per-core rate an executor sustains, store and driver left out.
+    """
+    store = open_store(url)
+    try:
+        ids = store.open_account_ids(None, KERNEL_SAMPLE_ACCOUNTS)
+        stored = store.load_snapshots(ids)
+        products = store.list_products()
+    finally:
+        store.close()
+    rules = rules_table({product_key(p.product_id, p.version): p.source_text for p in products})
+    texts = [json.dumps(stored[account_id][1]) for account_id in ids]
+    batch = pa.RecordBatch.from_arrays([pa.array(ids), pa.array(texts)], schema=INPUT_SCHEMA)
+    started = time.perf_counter()
+    closed = close_arrow_batch(batch, rules, night)
+    seconds = time.perf_counter() - started
+    assert closed.column("error").null_count == closed.num_rows
+    return closed.num_rows, seconds
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process plus that of its largest finished child (Linux KB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) / KILOBYTES_PER_MEGABYTE
+
+
+def run_engine(
+    engine: str, url: str, night: dt.date, out: Path, workers: int, partition_size: int
+) -> None:
+    """The engine as the command line runs it: lock, run record, one business date."""
+    if engine == "local":
+        runner, parallelism = run_local, workers
+    else:
+        from lendguard.eod.spark import run_spark  # noqa: PLC0415 (a JVM only when asked)
+
+        runner, parallelism = run_spark, f"local[{workers}]"
+    summary = run_eod(
+        runner,
+        engine,
+        url,
+        night,
+        catch_up=False,
+        out_dir=out,
+        partition_size=partition_size,
+        parallelism=parallelism,
+    )
+    assert summary.accounts_quarantined == 0 and summary.accounts_closed > 0
+
+
+def local_floor(url: str, night: dt.date, out: Path, workers: int, partition_size: int) -> None:
+    """The embedded engine's I/O with no rule: its partitions, loader, commit and writer."""
+    store = open_store(url)
+    try:
+        tasks = list(partition_tasks(store, url, "floor", [night], out, partition_size))
+    finally:
+        store.close()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        written = sum(pool.map(floor_partition, tasks))
+    assert written > 0
+
+
+def floor_partition(task: PartitionTask) -> int:
+    """Load a partition, write every state back unchanged, publish its parts; rows written."""
+    store = Store(create_engine_for(task.store_url))
+    try:
+        loaded = load_partition(store, task.account_ids, task.business_dates[0])
+        appends = [
+            Append(account_id, state.sequence, [], [], snapshot=state_to_data(state))
+            for account_id, state in loaded.states.items()
+        ]
+        store.append_many(appends)
+        rows = []
+        for state in loaded.states.values():
+            product = loaded.rules[product_key(state.product_id, state.product_version)].product
+            rows.append(snapshot_row(state, product.kind.value))
+    finally:
+        store.close()
+    for day in task.business_dates:
+        write_part(
+            part_path(task.out_dir, SNAPSHOTS, day, task.partition_number), rows, SNAPSHOT_SCHEMA
+        )
+        write_part(part_path(task.out_dir, CHANGES, day, task.partition_number), [], CHANGE_SCHEMA)
+    return len(appends)
+
+
+def spark_floor(url: str, night: dt.date, out: Path, workers: int, partition_size: int) -> None:
+    """The Spark engine's own run with an identity kernel on the executors."""
+    from lendguard.eod.spark import run_spark  # noqa: PLC0415 (a JVM only when asked)
+
+    summary = run_spark(
+        url,
+        [night],
+        out,
+        partition_size,
+        f"local[{workers}]",
+        lambda *_: None,
+        "floor",
+        kernel=identity_task,
+    )
+    assert summary.accounts_closed > 0
+
+
+def identity_task(product_texts: object, through: dt.date) -> Any:
+    """A kernel task that applies no rule: each state back as it came, with no events."""
+
+    def echo(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            texts = batch.column("state")
+            sequences = [json.loads(text)["sequence"] for text in texts.to_pylist()]
+            count = batch.num_rows
+            columns = [
+                batch.column("account_id"),
+                pa.array(sequences, pa.int64()),
+                texts,
+                pa.array(["[]"] * count, pa.string()),
+                pa.nulls(count, pa.string()),
+            ]
+            yield pa.RecordBatch.from_arrays(columns, schema=OUTPUT_SCHEMA)
+
+    return echo
+
+
+RUNS = {
+    "local": lambda *args: run_engine("local", *args),
+    "spark": lambda *args: run_engine("spark", *args),
+    "local-floor": local_floor,
+    "spark-floor": spark_floor,
+}
+
+
+# --- the parent: a book, then each measurement in a child process --------------------------------
+
+
+def generate(folder: Path, accounts: int) -> Path:
+    """A generated book of ``accounts`` accounts, closed through one date; its path."""
+    with tempfile.TemporaryDirectory(dir=folder) as templates_folder:
+        templates = build_templates(Path(templates_folder))
+    path = folder / BOOK_NAME
+    write_store(f"sqlite:///{path}", templates, accounts)
+    return path
+
+
+def child(kind: str, base: Path, workers: int, partition_size: int) -> dict[str, Any]:
+    """One measurement in a fresh interpreter, so each has its own peak memory."""
+    command = [sys.executable, __file__, "--measure", kind, "--book", str(base)]
+    command += ["--workers", str(workers), "--partition-size", str(partition_size)]
+    finished = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def result(engine: dict[str, Any], floor: dict[str, Any], kernel: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object one engine reports: its rate and its distance from the I/O floor."""
+    seconds = engine["seconds"]
+    return {
+        "engine": engine["kind"],
+        "accounts": engine["accounts"],
+        "seconds": round(seconds, 2),
+        "accounts_per_s": round(engine["accounts"] / seconds, 1),
+        "io_floor_seconds": round(floor["seconds"], 2),
+        "ratio_to_io_floor": round(seconds / floor["seconds"], 2),
+        "peak_memory_mb": round(engine["peak_memory_mb"], 1),
+        "io_floor_peak_memory_mb": round(floor["peak_memory_mb"], 1),
+        "workers": engine["workers"],
+        "kernel_accounts_per_core_s": round(kernel["accounts"] / kernel["seconds"], 1),
+    }
+
+
+def compare_table(results: list[dict[str, Any]]) -> Table:
+    """Both engines side by side, the kernel's one-core rate as the caption."""
+    first = results[0]
+    table = Table(
+        title=f"One night of close of business, {first['accounts']:,} accounts, "
+        f"{first['workers']} workers",
+        caption=f"kernel alone: {first['kernel_accounts_per_core_s']:,.0f} accounts/s on one core",
+    )
+    for column in ("engine", "seconds", "accounts/s", "I/O floor s", "x floor", "peak MB"):
+        table.add_column(column, justify="right")
+    for row in results:
+        table.add_row(
+            row["engine"],
+            f"{row['seconds']:.1f}",
+            f"{row['accounts_per_s']:,.0f}",
+            f"{row['io_floor_seconds']:.1f}",
+            f"{row['ratio_to_io_floor']:.2f}",
+            f"{row['peak_memory_mb']:,.0f}",
+        )
+    return table
+
+
+def main(arguments: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--engine", choices=ENGINES, default="local")
+    parser.add_argument("--compare", action="store_true", help="both engines and their floors")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--partition-size", type=int, default=PARTITION_SIZE)
+    parser.add_argument("--book", type=Path, help="an already generated book to copy")
+    parser.add_argument("--measure", choices=MEASUREMENTS, help=argparse.SUPPRESS)
+    options = parser.parse_args(arguments)
+    if options.measure is not None:
+        measured = measure(options.measure, options.book, options.workers, options.partition_size)
+        print(json.dumps(measured | {"kind": options.measure, "workers": options.workers}))
+        return
+    engines = ENGINES if options.compare else (options.engine,)
+    with tempfile.TemporaryDirectory() as folder:
+        base = options.book or generate(Path(folder), options.accounts)
+        kernel = child("kernel", base, 1, options.partition_size)
+        results = []
+        for engine in engines:
+            measured, floor = (
+                child(kind, base, options.workers, options.partition_size)
+                for kind in (engine, f"{engine}-floor")
+            )
+            results.append(result(measured, floor, kernel))
+    if options.json:
+        print(json.dumps(results[0] if len(results) == 1 else results))
+    else:
+        Console().print(compare_table(results))
+
+
+if __name__ == "__main__":
+    main()
