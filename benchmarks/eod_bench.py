@@ -95,13 +95,14 @@ def measure(kind: str, base: Path, workers: int, partition_size: int) -> dict[st
         store.close()
         assert closed_through is not None, "the generated book is closed through one date"
         night = closed_through + ONE_DAY
+        details: dict[str, Any] = {}
         if kind == "kernel":
             accounts, seconds = kernel_alone(url, night)
         else:
             started = time.perf_counter()
-            RUNS[kind](url, night, Path(folder) / "out", workers, partition_size)
+            details = RUNS[kind](url, night, Path(folder) / "out", workers, partition_size)
             seconds = time.perf_counter() - started
-    return {"accounts": accounts, "seconds": seconds, "peak_memory_mb": peak_memory_mb()}
+    return details | {"accounts": accounts, "seconds": seconds, "peak_memory_mb": peak_memory_mb()}
 
 
 def kernel_alone(url: str, night: dt.date) -> tuple[int, float]:
@@ -136,8 +137,9 @@ def peak_memory_mb() -> float:
 
 def run_engine(
     engine: str, url: str, night: dt.date, out: Path, workers: int, partition_size: int
-) -> None:
-    """The engine as the command line runs it: lock, run record, one business date."""
+) -> dict[str, Any]:
+    """The engine as the command line runs it (lock, run record, one business date); its events
+    posted and its step timings in worker-seconds."""
     if engine == "local":
         runner, parallelism = run_local, workers
     else:
@@ -155,19 +157,27 @@ def run_engine(
         parallelism=parallelism,
     )
     assert summary.accounts_quarantined == 0 and summary.accounts_closed > 0
+    steps = {step: round(seconds, 2) for step, seconds in summary.timings_seconds.items()}
+    return {"events_posted": summary.events_posted, "step_seconds": steps}
 
 
-def local_floor(url: str, night: dt.date, out: Path, workers: int, partition_size: int) -> None:
+def local_floor(
+    url: str, night: dt.date, out: Path, workers: int, partition_size: int
+) -> dict[str, Any]:
     """The embedded engine's I/O with no rule: its partitions, loader, commit and writer."""
     store = open_store(url)
     try:
         tasks = list(partition_tasks(store, url, "floor", [night], out, partition_size))
     finally:
         store.close()
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        written = sum(pool.map(floor_partition, tasks))
+    if workers == 1:  # as the engine: one worker runs in this process
+        written = sum(map(floor_partition, tasks))
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            written = sum(pool.map(floor_partition, tasks))
     assert written > 0
+    return {}
 
 
 def floor_partition(task: PartitionTask) -> int:
@@ -194,7 +204,9 @@ def floor_partition(task: PartitionTask) -> int:
     return len(appends)
 
 
-def spark_floor(url: str, night: dt.date, out: Path, workers: int, partition_size: int) -> None:
+def spark_floor(
+    url: str, night: dt.date, out: Path, workers: int, partition_size: int
+) -> dict[str, Any]:
     """The Spark engine's own run with an identity kernel on the executors."""
     from lendguard.eod.spark import run_spark  # noqa: PLC0415 (a JVM only when asked)
 
@@ -209,6 +221,7 @@ def spark_floor(url: str, night: dt.date, out: Path, workers: int, partition_siz
         kernel=identity_task,
     )
     assert summary.accounts_closed > 0
+    return {}
 
 
 def identity_task(product_texts: object, through: dt.date) -> Any:
@@ -272,6 +285,8 @@ def result(engine: dict[str, Any], floor: dict[str, Any], kernel: dict[str, Any]
         "peak_memory_mb": round(engine["peak_memory_mb"], 1),
         "io_floor_peak_memory_mb": round(floor["peak_memory_mb"], 1),
         "workers": engine["workers"],
+        "events_posted": engine["events_posted"],
+        "step_seconds": engine["step_seconds"],
         "kernel_accounts_per_core_s": round(kernel["accounts"] / kernel["seconds"], 1),
     }
 
