@@ -1,14 +1,15 @@
 """One night of close of business on a generated book, against the I/O floor of the same path.
 
 Back of the envelope: a night reads and writes each account's state (about 2.5 KB of snapshot
-JSON) and posts one to three events, so the rules, not the bytes, should set the pace: the floor
-(read every state, write it back unchanged, publish the parts, with no rule applied) is what an
-engine would cost if the rules were free, and ``ratio_to_io_floor`` says how far the rules are
-from that.
+JSON) and posts one or two events; a few megabytes a second at most, so the bytes themselves are
+cheap. The floor (read every state, write it back unchanged, publish the parts, no rule applied)
+is what an engine would cost if the rules were free, and ``ratio_to_io_floor`` says how far the
+rules are from that. (Measured: close to it; moving states in and out of Python objects costs
+more than the rules, see ``docs/scaling.md``.)
 
 Floors, one per engine path, each with the engine's own parallelism:
-- ``local``: the embedded engine's loader, group commit and Parquet writer in the same spawned
-  worker processes, the kernel left out;
+- ``local``: the embedded engine's loader, group commit and Parquet writer, in as many spawned
+  worker processes (one worker runs in-process, as in the engine), the kernel left out;
 - ``spark``: :func:`lendguard.eod.spark.run_spark` itself with an identity kernel on the
   executors (each state parsed for its sequence and sent back), so Spark's own costs stay in.
 
@@ -314,6 +315,7 @@ def compare_table(results: list[dict[str, Any]]) -> Table:
 
 
 def main(arguments: list[str] | None = None) -> None:
+    """Command line: one engine (``--engine``) or both (``--compare``) on one generated book."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--engine", choices=ENGINES, default="local")

@@ -407,6 +407,8 @@ def _commit(store: Store, loading: Loading, outputs: Mapping[str, dict]) -> Part
     with _timed(timings_seconds, "rules"):
         for account_id, state in loading.fresh.items():
             _take_output(loading, state, outputs[account_id])
+        for rows in closing.snapshots.values():  # as the embedded engine: none of a quarantined
+            rows[:] = [row for row in rows if row["account_id"] not in closing.quarantined]
         for rows in (*closing.snapshots.values(), *closing.changes.values()):
             rows.sort(key=lambda row: (row["account_id"], row.get("sequence", 0)))
     with _timed(timings_seconds, "write"):
