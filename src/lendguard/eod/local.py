@@ -262,18 +262,18 @@ def close_partition(task: PartitionTask) -> PartitionResult:
 def _close_once(store: Store, task: PartitionTask) -> PartitionResult:
     """Load, compute, write: the store is read first and written once, the kernel does no I/O."""
     timings = dict.fromkeys(STEPS, 0.0)
-    with _timed(timings, "load"):
+    with timed(timings, "load"):
         loaded = load_partition(store, task.account_ids, task.business_dates[0])
-    with _timed(timings, "rules"):
+    with timed(timings, "rules"):
         closing = close_loaded(loaded, task.business_dates)
-    with _timed(timings, "write"):
+    with timed(timings, "write"):
         appends = _appends(loaded.states, closing.fresh)
         if appends:
             store.append_many(appends)
         entries = [(q.business_date, q.account_id, q.error) for q in closing.quarantined.values()]
         store.save_quarantine(task.run_id, entries)
-    with _timed(timings, "outputs"):
-        _write_parts(task, closing)
+    with timed(timings, "outputs"):
+        write_parts(task, closing)
     return PartitionResult(
         task.partition_number,
         len(closing.fresh),
@@ -285,7 +285,7 @@ def _close_once(store: Store, task: PartitionTask) -> PartitionResult:
 
 
 @contextmanager
-def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+def timed(timings: dict[str, float], step: str) -> Iterator[None]:
     started = time.perf_counter()
     try:
         yield
@@ -427,7 +427,7 @@ def _close_day(closing: Closing, loaded: Loaded, day: dt.date) -> None:
             )
             continue
         closing.fresh[outcome.account_id].events.extend(outcome.events)
-        kind, _ = _product_facts(loaded.rules, outcome.state)
+        kind, _ = product_facts(loaded.rules, outcome.state)
         closing.snapshots[day].append(snapshot_row(outcome.state, kind))
 
 
@@ -439,7 +439,7 @@ def _publish_fresh(closing: Closing, loaded: Loaded, business_dates: Sequence[dt
         rows[:] = [row for row in rows if row["account_id"] not in closing.quarantined]
     wanted = set(business_dates)
     for account_id, fresh in closing.fresh.items():
-        _, current_bucket = _product_facts(loaded.rules, loaded.states[account_id])
+        _, current_bucket = product_facts(loaded.rules, loaded.states[account_id])
         nights = change_rows(
             account_id,
             fresh.sequence_before + 1,
@@ -479,7 +479,7 @@ def _replay_night(
     day: dt.date,
 ) -> Replayed:
     """Rows of ``day`` for a state that ends with its close, from that night's events."""
-    kind, current_bucket = _product_facts(rules, state)
+    kind, current_bucket = product_facts(rules, state)
     events = [from_record(record) for record in records]
     bucket_before = _bucket_on(state, day - ONE_DAY)
     changes = change_rows(
@@ -507,7 +507,7 @@ def _replay(
     events = [from_record(record) for record in records]
     state = fold(events[:1], account_id)
     bucket_before = state.delinquency.bucket
-    kind, current_bucket = _product_facts(rules, state)
+    kind, current_bucket = product_facts(rules, state)
     wanted, last = set(business_dates), business_dates[-1]
     snapshots, end = {}, len(events)
     for index, event in enumerate(events[1:], start=1):
@@ -524,7 +524,7 @@ def _replay(
     return snapshots, changes
 
 
-def _product_facts(rules: Mapping[str, ProductRules], state: AccountState) -> tuple[str, str]:
+def product_facts(rules: Mapping[str, ProductRules], state: AccountState) -> tuple[str, str]:
     """The product's kind and the name of its bucket for no delinquent days."""
     product_rules = rules[product_key(state.product_id, state.product_version)]
     return product_rules.product.kind.value, product_rules.buckets.bucket_for(0).name
@@ -554,7 +554,7 @@ def _appends(states: Mapping[str, AccountState], fresh: Mapping[str, Fresh]) -> 
     return appends
 
 
-def _write_parts(task: PartitionTask, closing: Closing) -> None:
+def write_parts(task: PartitionTask, closing: Closing) -> None:
     """This partition's part of each feed for each date (written even when empty)."""
     for day in task.business_dates:
         snapshots = part_path(task.out_dir, SNAPSHOTS, day, task.partition_number)

@@ -68,13 +68,13 @@ from lendguard.eod.local import (
     Fresh,
     Loaded,
     PartitionTask,
-    _product_facts,
-    _timed,
-    _write_parts,
     close_loaded,
     load_partition,
     partition_attempts_max,
     partition_tasks,
+    product_facts,
+    timed,
+    write_parts,
 )
 from lendguard.eod.outputs import change_rows, prune_parts, snapshot_row
 from lendguard.ledger.book import to_records
@@ -320,7 +320,7 @@ def _run_kernel(session: SparkSession, closer: KernelTask, wave: list[Loading]) 
 def _load(store: Store, task: PartitionTask, attempt: int) -> Loading:
     """A partition from the store, exactly as the embedded engine loads it."""
     timings_seconds = dict.fromkeys(STEPS, 0.0)
-    with _timed(timings_seconds, "load"):
+    with timed(timings_seconds, "load"):
         loaded = load_partition(store, task.account_ids, task.business_dates[0])
         return _settle(task, loaded, timings_seconds, attempt)
 
@@ -353,7 +353,7 @@ def _load_rows(
     from the dataset instead of the store (closed accounts are left out, as the store's pages
     leave them out)."""
     timings_seconds = dict.fromkeys(STEPS, 0.0)
-    with _timed(timings_seconds, "load"):
+    with timed(timings_seconds, "load"):
         states, errors = {}, {}
         for account_id, text in zip(task.account_ids, texts, strict=True):
             state, error = _parse_state(text)
@@ -404,21 +404,21 @@ def _settle(
 def _commit(store: Store, loading: Loading, outputs: Mapping[str, dict]) -> PartitionResult:
     """Replay the kernel's events, then commit and publish the partition like the local engine."""
     closing, timings_seconds = loading.closing, loading.timings_seconds
-    with _timed(timings_seconds, "rules"):
+    with timed(timings_seconds, "rules"):
         for account_id, state in loading.fresh.items():
             _take_output(loading, state, outputs[account_id])
         for rows in closing.snapshots.values():  # as the embedded engine: none of a quarantined
             rows[:] = [row for row in rows if row["account_id"] not in closing.quarantined]
         for rows in (*closing.snapshots.values(), *closing.changes.values()):
             rows.sort(key=lambda row: (row["account_id"], row.get("sequence", 0)))
-    with _timed(timings_seconds, "write"):
+    with timed(timings_seconds, "write"):
         appends = _appends(loading)
         if appends:
             store.append_many(appends)
         entries = [(q.business_date, q.account_id, q.error) for q in closing.quarantined.values()]
         store.save_quarantine(loading.task.run_id, entries)
-    with _timed(timings_seconds, "outputs"):
-        _write_parts(loading.task, closing)
+    with timed(timings_seconds, "outputs"):
+        write_parts(loading.task, closing)
     return PartitionResult(
         loading.task.partition_number,
         len(closing.fresh),
@@ -441,7 +441,7 @@ def _take_output(loading: Loading, state: AccountState, output: Mapping[str, obj
         return
     if output["sequence_before"] != state.sequence:
         raise AssertionError(f"account {account_id}: the kernel closed another sequence")
-    kind, current_bucket = _product_facts(loading.rules, state)
+    kind, current_bucket = product_facts(loading.rules, state)
     fresh = Fresh(state.sequence, state.delinquency.bucket, _events(str(output["events"])))
     dates = loading.task.business_dates
     for event in fresh.events:
