@@ -32,7 +32,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -440,16 +440,27 @@ def _publish_fresh(closing: Closing, loaded: Loaded, business_dates: Sequence[dt
     wanted = set(business_dates)
     for account_id, fresh in closing.fresh.items():
         _, current_bucket = product_facts(loaded.rules, loaded.states[account_id])
-        nights = change_rows(
-            account_id,
-            fresh.sequence_before + 1,
-            fresh.events,
-            fresh.bucket_before,
-            current_bucket,
-            wanted,
-        )
-        for day, rows in nights.items():
-            closing.changes[day].extend(rows)
+        publish_changes(closing, account_id, fresh, current_bucket, wanted)
+
+
+def publish_changes(
+    closing: Closing,
+    account_id: str,
+    fresh: Fresh,
+    current_bucket: str,
+    business_dates: Collection[dt.date],
+) -> None:
+    """Add one account's change-feed rows of the run's nights to the partition's closing."""
+    nights = change_rows(
+        account_id,
+        fresh.sequence_before + 1,
+        fresh.events,
+        fresh.bucket_before,
+        current_bucket,
+        business_dates,
+    )
+    for day, rows in nights.items():
+        closing.changes[day].extend(rows)
 
 
 Replayed = tuple[dict[dt.date, Row], dict[dt.date, list[Row]]]

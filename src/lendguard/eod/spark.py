@@ -73,10 +73,11 @@ from lendguard.eod.local import (
     partition_attempts_max,
     partition_tasks,
     product_facts,
+    publish_changes,
     timed,
     write_parts,
 )
-from lendguard.eod.outputs import change_rows, prune_parts, snapshot_row
+from lendguard.eod.outputs import prune_parts, snapshot_row
 from lendguard.ledger.book import to_records
 from lendguard.ledger.events import Event, EventKind
 from lendguard.ledger.rules import ProductRules
@@ -453,16 +454,7 @@ def _take_output(loading: Loading, state: AccountState, output: Mapping[str, obj
         raise AssertionError(f"account {account_id}: its events do not fold to the kernel's state")
     closing.fresh[account_id] = fresh
     loading.snapshot_data[account_id] = data
-    nights = change_rows(
-        account_id,
-        fresh.sequence_before + 1,
-        fresh.events,
-        fresh.bucket_before,
-        current_bucket,
-        dates,
-    )
-    for day, rows in nights.items():
-        closing.changes[day].extend(rows)
+    publish_changes(closing, account_id, fresh, current_bucket, dates)
 
 
 def _appends(loading: Loading) -> list[Append]:
