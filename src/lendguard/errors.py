@@ -86,3 +86,37 @@ class ScheduleError(LendGuardError):
     """Schedule parameters that cannot produce a schedule (term <= 0, negative rate...)."""
 
     code = "invalid_schedule"
+
+
+class ScoringDataError(LendGuardError):
+    """Training or scoring data the scoring toolkit cannot use as given.
+
+    A target that is not binary, a feature that is constant or entirely missing, a non-numeric value
+    in a numeric feature: each names the column and what was wrong with it.
+    """
+
+    code = "invalid_scoring_data"
+
+
+class MissingFeatureError(ScoringDataError):
+    """Scoring data lacks a column the model was trained on."""
+
+    code = "missing_feature"
+
+
+class UnseenCategoryError(ScoringDataError):
+    """A categorical value at scoring time that the model never saw in training."""
+
+    code = "unseen_category"
+
+
+class ModelFileError(LendGuardError):
+    """A saved model that cannot be read: unknown format version, missing parts, bad JSON."""
+
+    code = "invalid_model_file"
+
+
+class ModelIntegrityError(ModelFileError):
+    """A saved model whose bytes no longer match the digests recorded when it was saved."""
+
+    code = "model_tampered"

@@ -1,0 +1,73 @@
+"""Input checks every scoring estimator shares: a binary target and a table of named features.
+
+Estimators accept a pandas DataFrame (column names are the feature names) or a 2-D array
+(features are named ``x0``, ``x1`` ... as scikit-learn does). Checks raise
+:class:`~lendguard.errors.ScoringDataError` naming the column, so bad data never becomes a silently
+wrong model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lendguard.errors import MissingFeatureError, ScoringDataError
+
+
+def binary_target(y: Any) -> np.ndarray:
+    """Return ``y`` as an int8 array of 0 (good) and 1 (bad), or refuse it.
+
+    Accepts booleans, integers and floats that are exactly 0 or 1. Missing values, other values and
+    a target with only one class are refused: none of them can train a risk model.
+    """
+    values = np.asarray(y)
+    if values.ndim != 1:
+        raise ScoringDataError(f"the target must be one column, got shape {values.shape}")
+    if values.size == 0:
+        raise ScoringDataError("the target is empty")
+    if values.dtype.kind not in "biuf":
+        raise ScoringDataError(
+            f"the target must be 0/1, got values of type {values.dtype} "
+            "(map a text target with --bad-value)"
+        )
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        raise ScoringDataError("the target has missing values")
+    unique = np.unique(values)
+    if not np.isin(unique, (0, 1)).all():
+        shown = ", ".join(str(value) for value in unique[:5])
+        raise ScoringDataError(f"the target must be 0/1, got values {shown}")
+    if unique.size < 2:
+        raise ScoringDataError(f"the target has one class only ({unique[0]}): nothing to learn")
+    return values.astype(np.int8)
+
+
+def feature_frame(X: Any) -> pd.DataFrame:
+    """Return ``X`` as a DataFrame with string column names, without copying a DataFrame."""
+    if isinstance(X, pd.DataFrame):
+        frame = X
+    else:
+        array = np.asarray(X)
+        if array.ndim != 2:
+            raise ScoringDataError(f"features must be a 2-D table, got shape {array.shape}")
+        frame = pd.DataFrame(array, columns=[f"x{index}" for index in range(array.shape[1])])
+    if frame.shape[0] == 0:
+        raise ScoringDataError("the feature table has no rows")
+    if frame.shape[1] == 0:
+        raise ScoringDataError("the feature table has no columns")
+    if not all(isinstance(name, str) for name in frame.columns):
+        frame = frame.rename(columns=str)
+    if frame.columns.duplicated().any():
+        duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise ScoringDataError(f"duplicate feature columns: {', '.join(duplicated)}")
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Return ``frame`` restricted to ``names`` in order, or name every column that is missing."""
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise MissingFeatureError(f"the data lacks model features: {', '.join(missing)}")
+    return frame.loc[:, list(names)]
