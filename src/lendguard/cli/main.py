@@ -24,3 +24,6 @@ app.command("demo")(demo_command)
 from lendguard.cli.eod import eod_command  # noqa: E402
 
 app.command("eod")(eod_command)
+from lendguard.cli.model import model_app  # noqa: E402
+
+app.add_typer(model_app, name="model")

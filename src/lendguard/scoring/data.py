@@ -44,7 +44,7 @@ def binary_target(y: Any) -> np.ndarray:
     return values.astype(np.int8)
 
 
-def feature_frame(X: Any) -> pd.DataFrame:
+def feature_frame(X: Any) -> pd.DataFrame:  # noqa: N803
     """Return ``X`` as a DataFrame with string column names, without copying a DataFrame."""
     if isinstance(X, pd.DataFrame):
         frame = X
