@@ -88,11 +88,12 @@ class ScheduleError(LendGuardError):
     code = "invalid_schedule"
 
 
-class ScoringDataError(LendGuardError):
+class ScoringDataError(LendGuardError, ValueError):
     """Training or scoring data the scoring toolkit cannot use as given.
 
     A target that is not binary, a feature that is constant or entirely missing, a non-numeric value
-    in a numeric feature: each names the column and what was wrong with it.
+    in a numeric feature: each names the column and what was wrong with it. It is also a
+    ``ValueError``, which is what scikit-learn (and its conformance checks) expect of bad data.
     """
 
     code = "invalid_scoring_data"

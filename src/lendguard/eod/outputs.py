@@ -59,8 +59,13 @@ SNAPSHOT_SCHEMA = pa.schema(
         ("five_category", pa.string()),
         ("ifrs9_stage", pa.int8()),
         ("closed_through", pa.date32()),
+        ("limit_minor", pa.int64()),
+        ("overdue_minor", pa.int64()),
+        ("opened_on", pa.date32()),
     ]
 )
+"""Columns after ``closed_through`` were added for the scoring features (append-only: readers of
+older files select the columns they know)."""
 
 CHANGE_SCHEMA = pa.schema(
     [
@@ -114,7 +119,23 @@ def snapshot_row(state: AccountState, product_kind: str) -> dict[str, Any]:
         "five_category": delinquency.five_category,
         "ifrs9_stage": delinquency.ifrs9_stage,
         "closed_through": state.closed_through,
+        "limit_minor": state.credit_limit_minor,
+        "overdue_minor": overdue_minor(state),
+        "opened_on": state.opened_on,
     }
+
+
+def overdue_minor(state: AccountState) -> int:
+    """What is owed past its due date at the end of the account's last closed day, any component.
+
+    Past due means due before that day, the rule of the past-due clock; unlike the clock, late
+    fees and penalties count too, because a collector asks for them as well.
+    """
+    return sum(
+        item.amount_minor
+        for item in state.items.values()
+        if item.due_on is not None and item.due_on < state.closed_through
+    )
 
 
 def change_rows(
