@@ -111,7 +111,7 @@ def assert_constraints(binning: FeatureBinning, rows: int, **options: Any) -> No
     if binning.trend == TREND_FALLBACK:
         assert len(bins) == 1
         return
-    assert len(bins) <= options.get("max_bins", 6)
+    assert len(bins) <= options.get("max_bins", 8)
     for bin_ in bins:
         assert bin_.count >= options.get("min_bin_share", 0.05) * rows - 1e-9, bin_.label
         assert bin_.bad_count >= options.get("min_bin_bad_count", 1), bin_.label
@@ -353,14 +353,24 @@ def test_valley_shaped_risk_is_binned_as_a_valley_with_more_iv_than_a_monotone_t
     risk = 0.05 + 0.5 * ((ages - 45) / 35) ** 2
     target = (rng.random(ages.size) < risk).astype(np.int8)
     valley = bin_feature(ages, target, feature="age", monotonic_trend="valley")
+    descending = bin_feature(ages, target, feature="age", monotonic_trend="descending")
     auto = bin_feature(ages, target, feature="age")
     assert valley.trend == "valley"
     rates = bad_rates(value_bins(valley))
     assert follows_trend(rates, "valley")
     assert rates[0] > min(rates) < rates[-1]  # it really turns
-    assert valley.iv > auto.iv
+    assert valley.iv > descending.iv
+    assert (auto.trend, auto.iv) == ("valley", valley.iv)  # a real turn wins on held-out rows
     peak = bin_feature(ages, 1 - target, feature="age", monotonic_trend="peak")
     assert follows_trend(bad_rates(value_bins(peak)), "peak")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auto_keeps_a_monotone_trend_when_a_turn_is_only_noise(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=800)
+    target = (rng.random(values.size) < 1 / (1 + np.exp(2 - values))).astype(np.int8)
+    assert bin_feature(values, target, feature="x").trend == "ascending"
 
 
 @pytest.mark.parametrize("prebinning", ["quantile", "tree", "chimerge"])
@@ -925,3 +935,13 @@ def test_binning_150k_rows_by_10_features_is_fast() -> None:
     elapsed_s = time.perf_counter() - started
     assert binner.information_values()["f0"] > 0.1
     assert elapsed_s < 4.0, elapsed_s
+
+
+def test_an_all_missing_categorical_batch_scores_as_the_missing_bin() -> None:
+    values = pd.Series(["a", "b", "a", "c", None] * 40)
+    target = np.array([0, 1, 0, 1, 0] * 40)
+    binning = bin_feature(values, target, feature="channel", min_bin_share=0.05)
+    missing = len(binning.bins) - 1
+    assert binning.bins[missing].kind == "missing"
+    assert binning.bin_indices(pd.Series([None, np.nan], dtype=object)).tolist() == [missing] * 2
+    assert binning.bin_indices(np.array([None], dtype=object)).tolist() == [missing]

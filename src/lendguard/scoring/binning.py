@@ -18,8 +18,10 @@ How a feature is binned:
 3. Adjacent pre-bins are merged into at most ``max_bins`` bins by the exact optimum of
    :mod:`lendguard.scoring.binning_merge`: the largest information value such that every bin has at
    least ``min_bin_share`` of all rows and ``min_bin_bad_count`` bads, and the bad rates follow the
-   trend. ``"auto"`` tries ``"ascending"`` and ``"descending"`` and keeps the one with the higher IV
-   (ascending on a tie). If no partition meets the constraints (too few rows, too few bads), the
+   trend. ``"auto"`` keeps the better of ``"ascending"`` and ``"descending"`` (ascending on a tie),
+   unless the best single turn (``"peak"`` or ``"valley"``) predicts held-out rows better (fitted
+   on one seeded half, scored on the other, both ways): U-shaped risk is kept, noise stays
+   monotone. If no partition meets the constraints (too few rows, too few bads), the
    values become one bin and the binning's ``trend`` is ``"fallback_single_bin"``, so the fallback
    is on record rather than silent.
 
@@ -56,7 +58,7 @@ from sklearn.utils import ClassifierTags, Tags
 from sklearn.utils.validation import check_is_fitted
 
 from lendguard.errors import ModelFileError, ScoringDataError, UnseenCategoryError
-from lendguard.scoring.binning_merge import TRENDS, optimal_partition, woe_iv
+from lendguard.scoring.binning_merge import TRENDS, Partition, optimal_partition, woe_iv
 from lendguard.scoring.data import binary_target, feature_frame, require_columns
 
 MonotonicTrend = Literal["auto", "ascending", "descending", "peak", "valley", "none"]
@@ -65,6 +67,12 @@ UnseenCategory = Literal["error", "missing", "riskiest"]
 BinKind = Literal["interval", "categories", "special", "missing"]
 
 TREND_FALLBACK = "fallback_single_bin"
+
+AUTO_FOLD_SEED = 0
+"""Seed of the split into halves that decides, under "auto", between monotone and a turn."""
+
+MONOTONE_TRENDS = ("ascending", "descending")
+TURN_TRENDS = ("peak", "valley")
 """The ``trend`` of a binning whose values could not be split under its constraints."""
 
 MONOTONIC_TRENDS = ("auto", *TRENDS)
@@ -216,8 +224,9 @@ class FeatureBinning:
         positions = np.array(
             [lookup.get(category_name(value), -1) for value in uniques], dtype=np.int32
         )
-        missing_position = len(self.bins) - 1
-        indices = np.where(labels >= 0, positions[np.maximum(labels, 0)], missing_position)
+        # Label -1 (missing) reads the appended last entry: the missing bin. Appending also keeps
+        # the lookup valid when every value is missing and there are no uniques at all.
+        indices = np.append(positions, len(self.bins) - 1)[labels]
         unseen = indices < 0
         if unseen.any():
             indices[unseen] = self._unseen_position(uniques[positions < 0], unseen_category)
@@ -272,7 +281,7 @@ def bin_feature(
     dtype: str | None = None,
     prebinning: PreBinning = "quantile",
     max_prebins: int = 20,
-    max_bins: int = 6,
+    max_bins: int = 8,
     monotonic_trend: MonotonicTrend = "auto",
     min_bin_share: float = 0.05,
     min_bin_bad_count: int = 1,
@@ -424,7 +433,11 @@ def _bin_numeric(
     special = _special_positions(numbers, codes)
     values = ~missing & (special < 0)
     cuts, good, bad = _numeric_prebins(numbers[values], target[values], options, numbers.size)
-    starts, trend = _merge(good, bad, target, options.monotonic_trend, options)
+    folds = None
+    if options.monotonic_trend == "auto":
+        prebin_of_value = np.searchsorted(cuts, numbers[values], side="right")
+        folds = _folds(prebin_of_value, values, target, good.size)
+    starts, trend = _merge(good, bad, target, options.monotonic_trend, options, folds)
     inner_edges = cuts[np.asarray(starts[1:], dtype=np.int64) - 1]
     edges = np.concatenate(([-math.inf], inner_edges, [math.inf]))
     good_counts, bad_counts = _merged_counts(good, bad, starts)
@@ -669,15 +682,112 @@ def _min_bin_count(min_bin_share: float, rows_total: int) -> int:
 
 
 def _merge(
-    good: np.ndarray, bad: np.ndarray, target: np.ndarray, trend: str, options: _Options
+    good: np.ndarray,
+    bad: np.ndarray,
+    target: np.ndarray,
+    trend: str,
+    options: _Options,
+    folds: list[_Fold] | None = None,
 ) -> tuple[tuple[int, ...], str]:
     """Return where each value bin starts (pre-bin indices) and the trend to record.
 
-    ``"auto"`` keeps the better of ascending and descending (ascending on a tie). When no partition
-    meets the constraints, all pre-bins become one bin and the trend says so.
+    ``"auto"``: see :func:`_merge_auto` (it needs ``folds``). When no partition meets the
+    constraints, all pre-bins become one bin and the trend says so.
     """
+    if trend == "auto":
+        assert folds is not None, "auto trends are chosen on held-out rows"
+        return _merge_auto(good, bad, target, options, folds)
+    best = _best_partition(good, bad, target, (trend,), options)
+    if best is None:
+        return (0,), TREND_FALLBACK
+    return best[0].starts, best[1]
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """Pre-bin counts of one half of the rows (to fit) and of the other half (to test)."""
+
+    fit_good: np.ndarray
+    fit_bad: np.ndarray
+    fit_target: np.ndarray
+    test_good: np.ndarray
+    test_bad: np.ndarray
+
+
+def _folds(
+    prebin_of_value: np.ndarray, value_rows: np.ndarray, target: np.ndarray, prebins_count: int
+) -> list[_Fold]:
+    """Two seeded halves of the rows, each fitted on one side and tested on the other."""
+    half = np.random.default_rng(AUTO_FOLD_SEED).random(target.size) < 0.5
+    value_half = half[value_rows]
+    value_bad = target[value_rows] == 1
+    counts = {}
+    for side in (True, False):
+        chosen = value_half == side
+        counts[side] = (
+            np.bincount(prebin_of_value[chosen & ~value_bad], minlength=prebins_count),
+            np.bincount(prebin_of_value[chosen & value_bad], minlength=prebins_count),
+        )
+    return [_Fold(*counts[side], target[half == side], *counts[not side]) for side in (True, False)]
+
+
+def _merge_auto(
+    good: np.ndarray, bad: np.ndarray, target: np.ndarray, options: _Options, folds: list[_Fold]
+) -> tuple[tuple[int, ...], str]:
+    """The better monotone trend, unless a single turn (peak or valley) predicts held-out rows
+    better.
+
+    A turn can only add IV on the rows it was fitted on (a monotone partition is a turn at one
+    end), so it must earn its place out of sample: each family is fitted on one half of the rows
+    and scored by the binomial log-likelihood of the other half, both ways round. Genuinely
+    U-shaped risk (age, utilisation) wins; the wiggles of a small sample stay monotone.
+    """
+    monotone = _best_partition(good, bad, target, MONOTONE_TRENDS, options)
+    turn = _best_partition(good, bad, target, TURN_TRENDS, options)
+    if monotone is None and turn is None:
+        return (0,), TREND_FALLBACK
+    if turn is not None and (
+        monotone is None
+        or _held_out_log_likelihood(TURN_TRENDS, folds, options)
+        > _held_out_log_likelihood(MONOTONE_TRENDS, folds, options)
+    ):
+        return turn[0].starts, turn[1]
+    assert monotone is not None
+    return monotone[0].starts, monotone[1]
+
+
+def _held_out_log_likelihood(
+    trends: tuple[str, ...], folds: list[_Fold], options: _Options
+) -> float:
+    """Sum over folds of the test half's log-likelihood under the bins fitted on the fit half."""
+    total = 0.0
+    for fold in folds:
+        bads = int(fold.fit_target.sum())
+        if bads in (0, fold.fit_target.size):
+            return -math.inf  # a half with one class cannot fit bins: no evidence for a turn
+        best = _best_partition(fold.fit_good, fold.fit_bad, fold.fit_target, trends, options)
+        if best is None:
+            return -math.inf
+        fit_good, fit_bad = _merged_counts(fold.fit_good, fold.fit_bad, best[0].starts)
+        test_good, test_bad = _merged_counts(fold.test_good, fold.test_bad, best[0].starts)
+        for good_count, bad_count, test_good_count, test_bad_count in zip(
+            fit_good, fit_bad, test_good, test_bad, strict=True
+        ):
+            bad_rate = (bad_count + 0.5) / (good_count + bad_count + 1)
+            total += test_bad_count * math.log(bad_rate)
+            total += test_good_count * math.log(1 - bad_rate)
+    return total
+
+
+def _best_partition(
+    good: np.ndarray,
+    bad: np.ndarray,
+    target: np.ndarray,
+    candidates: tuple[str, ...],
+    options: _Options,
+) -> tuple[Partition, str] | None:
+    """The highest-IV partition over ``candidates`` (the first on a tie), or None."""
     bad_total = int(target.sum())
-    candidates = ("ascending", "descending") if trend == "auto" else (trend,)
     best = None
     for candidate in candidates:
         partition = optimal_partition(
@@ -692,9 +802,7 @@ def _merge(
         )
         if partition is not None and (best is None or partition.iv > best[0].iv):
             best = (partition, candidate)
-    if best is None:
-        return (0,), TREND_FALLBACK
-    return best[0].starts, best[1]
+    return best
 
 
 def _merged_counts(
@@ -1014,7 +1122,7 @@ class WoEBinner(TransformerMixin, BaseEstimator):
         self,
         prebinning: PreBinning = "quantile",
         max_prebins: int = 20,
-        max_bins: int = 6,
+        max_bins: int = 8,
         monotonic_trend: MonotonicTrend | Mapping[str, MonotonicTrend] = "auto",
         min_bin_share: float = 0.05,
         min_bin_bad_count: int = 1,

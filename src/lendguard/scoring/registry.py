@@ -55,6 +55,7 @@ class SavedModel:
     kind: str
     model: Scorecard | GBDTClassifier
     metadata: dict[str, Any]
+    sha256: str
 
 
 def kind_of(model: Scorecard | GBDTClassifier) -> str:
@@ -173,6 +174,7 @@ def load_model(path: Path, signing_key: bytes | None = None) -> SavedModel:
             kind=kind,
             model=model,
             metadata=dict(manifest["metadata"]),
+            sha256=str(manifest["sha256"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path / MANIFEST_FILE} is malformed: {exc!r}") from None

@@ -2,9 +2,12 @@
 
 Fitting runs binning (:class:`~lendguard.scoring.binning.WoEBinner`), variable selection
 (:class:`~lendguard.scoring.selection.FeatureSelector`) and an L2 logistic regression on the WoE of
-the selected features. A feature whose coefficient comes out zero or negative contradicts its own
-WoE (usually collinearity), so it is dropped and the regression refitted until every coefficient
-is positive; each drop is recorded in ``dropped_`` with its reason.
+the selected features (``regularization_strength`` is scikit-learn's ``C``; the default 0.1 is a
+firmer L2 penalty than scikit-learn's 1.0, which held out better on small books such as German
+credit and costs nothing on large ones, where the data outweighs the penalty). A feature whose
+coefficient comes out zero or negative contradicts its own WoE (usually collinearity), so it is
+dropped and the regression refitted until every coefficient is positive; each drop is recorded in
+``dropped_`` with its reason.
 
 Scaling (odds are good:bad)::
 
@@ -92,7 +95,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         self,
         binner: WoEBinner | None = None,
         selector: FeatureSelector | None = None,
-        regularization_strength: float = 1.0,
+        regularization_strength: float = 0.1,
         base_score: float = 600.0,
         base_odds: float = 50.0,
         points_to_double_odds: float = 20.0,
