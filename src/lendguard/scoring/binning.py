@@ -71,6 +71,10 @@ TREND_FALLBACK = "fallback_single_bin"
 AUTO_FOLD_SEED = 0
 """Seed of the split into halves that decides, under "auto", between monotone and a turn."""
 
+AUTO_TURN_IV_GAIN_MIN = 0.1
+"""In-sample IV gain (relative) below which a turn is not even tried on held-out rows: it saves
+the held-out fits when the turn barely differs from the monotone binning."""
+
 MONOTONE_TRENDS = ("ascending", "descending")
 TURN_TRENDS = ("peak", "valley")
 """The ``trend`` of a binning whose values could not be split under its constraints."""
@@ -739,7 +743,8 @@ def _merge_auto(
 
     A turn can only add IV on the rows it was fitted on (a monotone partition is a turn at one
     end), so it must earn its place out of sample: each family is fitted on one half of the rows
-    and scored by the binomial log-likelihood of the other half, both ways round. Genuinely
+    and scored by the binomial log-likelihood of the other half, both ways round (tried only when
+    the turn adds at least ``AUTO_TURN_IV_GAIN_MIN`` of IV in sample). Genuinely
     U-shaped risk (age, utilisation) wins; the wiggles of a small sample stay monotone.
     """
     monotone = _best_partition(good, bad, target, MONOTONE_TRENDS, options)
@@ -748,7 +753,8 @@ def _merge_auto(
         return (0,), TREND_FALLBACK
     if turn is not None and (
         monotone is None
-        or _held_out_log_likelihood(TURN_TRENDS, folds, options)
+        or turn[0].iv > monotone[0].iv * (1 + AUTO_TURN_IV_GAIN_MIN)
+        and _held_out_log_likelihood(TURN_TRENDS, folds, options)
         > _held_out_log_likelihood(MONOTONE_TRENDS, folds, options)
     ):
         return turn[0].starts, turn[1]
