@@ -36,3 +36,9 @@ memory (a few hundred KB of state per delinquent account) and fits one group com
 business_dates_per_run_max = close_days_per_write_max
 """Business dates one close-of-business run may catch up: each account's days of a run are one
 append, so the run inherits the bound on one close-of-business write."""
+
+application_bytes_max = 64 * 1024
+"""Largest application document accepted: a real one is about 1 KB."""
+
+applications_per_batch_max = 1_000_000
+"""Applications one batch run may decide; a bigger file is split by the caller."""

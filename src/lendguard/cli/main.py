@@ -27,3 +27,7 @@ app.command("eod")(eod_command)
 from lendguard.cli.model import model_app  # noqa: E402
 
 app.add_typer(model_app, name="model")
+from lendguard.cli.underwrite import review_app, underwrite_command  # noqa: E402
+
+app.command("underwrite")(underwrite_command)
+app.add_typer(review_app, name="review")

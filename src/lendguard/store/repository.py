@@ -153,6 +153,11 @@ class Store:
         self._insert_line = _DriverStatement(insert(schema.journal_lines), dialect)
         self._upsert_snapshot = _DriverStatement(_snapshot_upsert(dialect_insert), dialect)
 
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for stores of other domains that share the database."""
+        return self._engine
+
     def close(self) -> None:
         """Close pooled connections (tests drop their database right after)."""
         self._engine.dispose()

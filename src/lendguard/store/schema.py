@@ -163,3 +163,47 @@ eod_quarantine = Table(
 
 A quarantined account keeps its state; each later run tries it again and records it again.
 """
+
+underwriting_decisions = Table(
+    "underwriting_decisions",
+    metadata,
+    Column("application_id", String, primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("decided_on", Date, nullable=False),
+    Column("decision", String, nullable=False),
+    Column("actor", String, nullable=False),
+    Column("payload_sha256", String, nullable=False),
+    Column("record", JSON, nullable=False),
+    Index("ix_underwriting_decisions_decided_on", "decided_on"),
+)
+"""Every decision on an application, append-only: revision 1 is the automated decision, later
+revisions are human reviews. ``record`` holds the inputs (no plaintext personal data), the versions
+of rules, model and configuration, the outputs with reasons, and the timings."""
+
+underwriting_rejections = Table(
+    "underwriting_rejections",
+    metadata,
+    Column("rejection_id", Integer, primary_key=True, autoincrement=True),
+    Column("received_on", Date, nullable=False),
+    Column("payload_sha256", String, nullable=False),
+    Column("code", String, nullable=False),
+    Column("error", Text, nullable=False),
+)
+"""Applications refused before any decision (malformed input): the digest of what was received and
+why, never the payload itself (it may hold personal data)."""
+
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("application_id", String, primary_key=True),
+    Column("opened_revision", Integer, primary_key=True),
+    Column("reason", String, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("status", String, nullable=False),
+    Column("opened_on", Date, nullable=False),
+    Column("closed_revision", Integer, nullable=True),
+    Index("ix_review_items_status", "status"),
+)
+"""The human-review queue: referred applications (``reason`` = ``referral``) and automated
+decisions the applicant contested (``contest``, PIPL Art. 24). Closing one appends a decision
+revision and records it here."""
