@@ -150,6 +150,14 @@ class FeatureBinning:
         with the largest WoE (the cautious choice for underwriting).
         """
         _check_choice("unseen_category", unseen_category, UNSEEN_CATEGORY_POLICIES)
+        if (
+            self.dtype == "numeric"
+            and isinstance(values, np.ndarray)
+            and values.ndim == 1
+            and values.dtype.kind in "fiu"
+        ):
+            # Already numbers: skip the checks a mixed column needs (the scoring hot path).
+            return self._numeric_indices(values.astype(np.float64, copy=False))
         series = _as_series(values, self.feature)
         if self.dtype == "numeric":
             return self._numeric_indices(_numeric_array(series, self.feature))

@@ -391,25 +391,28 @@ class DecisionBatch:
 
     def decisions(self) -> list[Decision]:
         """One :class:`Decision` per row, with its inputs (for the audit record)."""
-        records = self.outputs.to_dict("records")
-        inputs = self.frame.to_dict("records")
+        outputs = {name: self.outputs[name].tolist() for name in self.outputs.columns}
+        columns = [str(name) for name in self.frame.columns]
+        values = self.frame.to_numpy(dtype=object)
         return [
             Decision(
-                application_id=str(record["application_id"]),
-                decision=record["decision"],
-                limit_minor=int(record["limit_minor"]),
-                proposed_limit_minor=int(record["proposed_limit_minor"]),
-                daily_rate_percent=record["daily_rate"],
-                apr_percent=record["apr"],
-                apr_convention=record["apr_convention"],
-                grade=record["grade"],
-                score=float(record["score"]),
-                route=record["route"],
-                reasons=[reason_text(code) for code in record["reason_codes"]],
-                inputs={str(key): _plain(value) for key, value in row_inputs.items()},
+                application_id=str(outputs["application_id"][row]),
+                decision=outputs["decision"][row],
+                limit_minor=int(outputs["limit_minor"][row]),
+                proposed_limit_minor=int(outputs["proposed_limit_minor"][row]),
+                daily_rate_percent=outputs["daily_rate"][row],
+                apr_percent=outputs["apr"][row],
+                apr_convention=outputs["apr_convention"][row],
+                grade=outputs["grade"][row],
+                score=float(outputs["score"][row]),
+                route=outputs["route"][row],
+                reasons=[reason_text(code) for code in outputs["reason_codes"][row]],
+                inputs={
+                    name: _plain(value) for name, value in zip(columns, values[row], strict=True)
+                },
                 timings_ms=self.timings_ms,
             )
-            for record, row_inputs in zip(records, inputs, strict=True)
+            for row in range(len(self.outputs))
         ]
 
     def table(self) -> pd.DataFrame:

@@ -61,7 +61,7 @@ class SyntheticSources:
     """A deterministic synthetic bureau, multi-lending feed, platform history and blocklist.
 
     ``failure_rates`` injects faults: ``{"bureau": {"timeout": 0.02, "error": 0.01}}``. Not
-    thread-safe (it remembers the last batch's keys).
+    thread-safe (it remembers the last batch's applicants).
     """
 
     def __init__(
@@ -76,7 +76,10 @@ class SyntheticSources:
         self.calibration = calibration or load_synthetic_calibration()
         self.tables = Tables.build(self.calibration)
         self.version = f"synthetic-{self.calibration.version}-seed-{seed}"
-        self._last_keys: tuple[list[str], np.ndarray] = ([], np.zeros(0, dtype=np.uint64))
+        self._last_people: tuple[list[str], np.ndarray, np.ndarray, np.ndarray] = (
+            [],
+            *(np.zeros(0) for _ in range(3)),
+        )
 
     def summary_columns(self, requests: Sequence[SourceRequest]) -> dict[str, np.ndarray]:
         """Every source's ``<source>_status``, ``<source>_error`` and value columns, vectorised."""
@@ -118,15 +121,15 @@ class SyntheticSources:
                     path.write_bytes(report_to_json(name, answer.report))
 
     def _batch(self, requests: Sequence[SourceRequest]) -> Batch:
-        keys = self._keys([request.applicant_id for request in requests])
-        thin = uniform(Lanes(keys, "person").fields(1)[0]) < self.calibration.thin_file_share
-        return Batch(requests, self.tables, keys, risk_from_keys(keys), thin)
-
-    def _keys(self, applicant_ids: list[str]) -> np.ndarray:
-        """Hashing is most of a batch's cost: the four sources of one batch share the keys."""
-        if applicant_ids != self._last_keys[0]:
-            self._last_keys = (applicant_ids, applicant_keys(applicant_ids, self.seed))
-        return self._last_keys[1]
+        """The batch's keys, risks and thin files; the four sources of one batch share them."""
+        applicant_ids = [request.applicant_id for request in requests]
+        if applicant_ids != self._last_people[0]:
+            keys = applicant_keys(applicant_ids, self.seed)
+            person = uniform(Lanes(keys, "person").fields(1)[0])
+            thin = person < self.calibration.thin_file_share
+            self._last_people = (applicant_ids, keys, risk_from_keys(keys), thin)
+        _, keys, risk, thin = self._last_people
+        return Batch(requests, self.tables, keys, risk, thin)
 
     def _draws(self, name: str, batch: Batch) -> Draws:
         return DRAWS[name](batch, self.failure_rates.get(name, {}))

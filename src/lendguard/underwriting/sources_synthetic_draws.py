@@ -148,8 +148,10 @@ class Lanes:
 
 
 def popcount(values: np.ndarray) -> np.ndarray:
-    """Set bits of each uint64 (four 16-bit table lookups; numpy 1.26 has no bitwise_count)."""
+    """Set bits of each uint64: ``np.bitwise_count`` (numpy 2), else four 16-bit table lookups."""
     values = values.astype(np.uint64)
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(values).astype(np.int64)
     total = np.zeros(values.shape, dtype=np.int64)
     for shift in (0, 16, 32, 48):
         total += _POPCOUNT_BY_FIELD[(values >> np.uint64(shift)) & np.uint64(_FIELD_VALUES - 1)]
@@ -185,8 +187,8 @@ def _limits(kind: AccountKindCalibration) -> np.ndarray:
 def split(fields: np.ndarray, *sizes: int) -> list[np.ndarray]:
     """Consecutive groups of lanes."""
     assert sum(sizes) == len(fields), "every lane drawn is used"
-    edges = np.cumsum(sizes)[:-1]
-    return np.split(fields, edges)
+    starts = [sum(sizes[:index]) for index in range(len(sizes))]
+    return [fields[start : start + size] for start, size in zip(starts, sizes, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -464,45 +466,52 @@ class BureauDraws:
 
     @cached_property
     def _details(self) -> dict[str, np.ndarray]:
-        """What only raw reports need: every account's opening, each inquiry's reason and day."""
-        slots, inquiries = self.config.account_slots, self.config.inquiry_slots
-        every_slot = np.repeat(np.arange(slots)[:, None], len(self.batch.keys), axis=1)
+        """What only raw reports need, for the whole batch: every account's opening date, each
+        inquiry's reason and day."""
+        applied = self.batch.applied
+        every_slot = np.repeat(np.arange(self.config.account_slots)[:, None], len(applied), axis=1)
+        months_back = self._months_back(every_slot)
+        inquiries = self.config.inquiry_slots
         reason, offset = (
             Lanes(self.batch.keys, "bureau_detail").fields(2 * inquiries).reshape(2, inquiries, -1)
         )
         active, position = self._inquiry_position
+        group, bucket = np.divmod(count_reached(position, self.tables.inquiry_category), 4)
+        edges = np.array(INQUIRY_EDGES_MONTHS)
+        newest = months_before(applied, edges[bucket])
+        span_days = (newest - months_before(applied, edges[bucket + 1])).astype(np.int64)
+        first_share = np.array(self.tables.first_reason_share)[group]
         return {
-            "months_back": self._months_back(every_slot),
+            "months_back": months_back,
+            "opened_on": months_before(applied, months_back),
             "current": self._current_periods(),
             "inquiry_active": active,
-            "inquiry_category": count_reached(position, self.tables.inquiry_category),
-            "inquiry_reason": uniform(reason),
-            "inquiry_offset": uniform(offset),
+            "inquiry_lending": group == 0,
+            "inquiry_first_reason": uniform(reason) < first_share,
+            "queried_on": newest - np.floor(uniform(offset) * span_days).astype("timedelta64[D]"),
         }
 
     def report(self, row: int) -> BureauReport:
         """The raw report of one row, built from the same draws."""
-        applied = self.batch.applied[row : row + 1]
-        accounts = tuple(self._account(row, slot, applied) for slot in range(self.count[row]))
+        accounts = tuple(self._account(row, slot) for slot in range(self.count[row]))
         active = self._details["inquiry_active"][:, row]
-        inquiries = tuple(self._inquiry(row, slot, applied) for slot in np.flatnonzero(active))
+        inquiries = tuple(self._inquiry(row, slot) for slot in np.flatnonzero(active))
         return BureauReport(accounts, inquiries, bool(self.identity_matches[row]))
 
-    def _account(self, row: int, slot: int, applied: np.ndarray) -> BureauAccount:
-        months_back = int(self._details["months_back"][slot, row])
+    def _account(self, row: int, slot: int) -> BureauAccount:
         repayment = int(self.repayment[slot, row])
         return BureauAccount(
             kind=ACCOUNT_KINDS[self.kind[slot, row]],  # type: ignore[arg-type]
-            opened_on=months_before(applied, months_back)[0].item(),
+            opened_on=self._details["opened_on"][slot, row].item(),
             limit_minor=int(self.limit[slot, row]),
             balance_minor=int(self.balance[slot, row]),
             monthly_repayment_minor=repayment,
             overdue_minor=int(self._details["current"][slot, row]) * repayment,
-            status_24m=self._status_string(row, slot, months_back),
+            status_24m=self._status_string(row, slot),
         )
 
-    def _status_string(self, row: int, slot: int, months_back: int) -> str:
-        open_from = max(0, STATUS_MONTHS - 1 - months_back)
+    def _status_string(self, row: int, slot: int) -> str:
+        open_from = max(0, STATUS_MONTHS - 1 - int(self._details["months_back"][slot, row]))
         periods = [0] * STATUS_MONTHS
         for episode in np.flatnonzero(self.episode_account[:, row] == slot):
             start = int(self.episode_start[episode, row])
@@ -511,17 +520,11 @@ class BureauDraws:
         text = [str(period) if period else "N" for period in periods]
         return "/" * open_from + "".join(text[open_from:])
 
-    def _inquiry(self, row: int, slot: int, applied: np.ndarray) -> BureauInquiry:
-        category = int(self._details["inquiry_category"][slot, row])
-        group, bucket = divmod(category, len(INQUIRY_EDGES_MONTHS) - 1)
-        reasons = (LENDING_REASONS, OTHER_REASONS)[group]
-        first = self._details["inquiry_reason"][slot, row] < self.tables.first_reason_share[group]
-        newest = months_before(applied, INQUIRY_EDGES_MONTHS[bucket])[0]
-        oldest = months_before(applied, INQUIRY_EDGES_MONTHS[bucket + 1])[0]
-        span_days = int((newest - oldest).astype(np.int64))
-        days_back = int(self._details["inquiry_offset"][slot, row] * span_days)
+    def _inquiry(self, row: int, slot: int) -> BureauInquiry:
+        reasons = LENDING_REASONS if self._details["inquiry_lending"][slot, row] else OTHER_REASONS
+        first = self._details["inquiry_first_reason"][slot, row]
         return BureauInquiry(
-            queried_on=(newest - np.timedelta64(days_back, "D")).item(),
+            queried_on=self._details["queried_on"][slot, row].item(),
             reason=reasons[0] if first else reasons[1],  # type: ignore[arg-type]
         )
 
