@@ -57,16 +57,34 @@ def test_referral_goes_through_review_from_the_command_line(db: str) -> None:
     assert code == 0, stderr
     assert json.loads(stdout.splitlines()[0])["application_id"] == application_id
     code, stdout, stderr = run(
-        "review", "decide", application_id, "--outcome", "decline", "--reviewer", "r-1",
-        "--reason", "income not evidenced", "--date", "2026-03-03", "--db", db,
+        "review",
+        "decide",
+        application_id,
+        "--outcome",
+        "decline",
+        "--reviewer",
+        "r-1",
+        "--reason",
+        "income not evidenced",
+        "--date",
+        "2026-03-03",
+        "--db",
+        db,
     )
     assert code == 0, stderr
     assert json.loads(stdout)["decision"] == "decline"
     code, stdout, _ = run("review", "list", "--db", db, "--json")
     assert stdout == ""
     code, _, stderr = run(
-        "review", "contest", application_id, "--statement", "x", "--date", "2026-03-04",
-        "--db", db,
+        "review",
+        "contest",
+        application_id,
+        "--statement",
+        "x",
+        "--date",
+        "2026-03-04",
+        "--db",
+        db,
     )
     assert code == 2 and "last decided by a person" in stderr
 

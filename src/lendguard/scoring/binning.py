@@ -761,9 +761,11 @@ def _merge_auto(
         return (0,), TREND_FALLBACK
     if turn is not None and (
         monotone is None
-        or (turn[0].iv > monotone[0].iv * (1 + AUTO_TURN_IV_GAIN_MIN)
-        and _held_out_log_likelihood(TURN_TRENDS, folds, options)
-        > _held_out_log_likelihood(MONOTONE_TRENDS, folds, options))
+        or (
+            turn[0].iv > monotone[0].iv * (1 + AUTO_TURN_IV_GAIN_MIN)
+            and _held_out_log_likelihood(TURN_TRENDS, folds, options)
+            > _held_out_log_likelihood(MONOTONE_TRENDS, folds, options)
+        )
     ):
         return turn[0].starts, turn[1]
     assert monotone is not None

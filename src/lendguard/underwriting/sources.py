@@ -38,6 +38,7 @@ from lendguard.underwriting.sources_config import (
 )
 from lendguard.underwriting.sources_reports import (
     ANSWER_STATUSES,
+    COLUMN_DTYPES,
     FAILED_STATUSES,
     MISSING_VALUES,
     NO_CONSENT,
@@ -111,7 +112,7 @@ _FAILED_LABELS = np.array(
 )
 """``sources_failed`` text for each bit mask of failed sources (bit i = ``SOURCE_NAMES[i]``)."""
 _ACTION_LABELS = np.array(FAILURE_ACTIONS, dtype=object)
-_SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 @runtime_checkable
@@ -142,7 +143,8 @@ class FileSource:
     """Reads ``<folder>/<applicant_id>.json``: the report dataclass as JSON, validated strictly.
 
     A missing file is ``no_record``; a file that cannot be read or breaks the schema is ``error``
-    with the reason; an applicant id that is not a safe file name is ``error`` (no path tricks).
+    with the reason; an applicant id that is not a plain file name (letters, digits and
+    ``_ . : -``, not starting with a dot) is ``error``: no path tricks.
     """
 
     def __init__(
@@ -252,23 +254,28 @@ def _check_setup(
 def _source_part(
     name: str, source: Source, requests: list[SourceRequest], clock: Callable[[], float]
 ) -> dict[str, np.ndarray]:
-    """The asked rows' status, error, latency and value columns; never raises for the adapter."""
+    """The asked rows' status, error, latency and value columns.
+
+    Whatever the adapter does (raises, answers out of contract) becomes status ``error`` for the
+    rows it was asked about; the summarising after it is ours and may not fail silently.
+    """
     if not requests:
-        return _failed_part(name, 0, "")
+        return _failed_part(name, 0, "", np.nan)
     started = clock()
+    summary_columns = getattr(source, "summary_columns", None)  # isinstance() is slower
     try:
-        summary_columns = getattr(source, "summary_columns", None)
-        if callable(summary_columns):  # a VectorisedSource (getattr: isinstance is slower)
+        if callable(summary_columns):
             part = _checked_columns(name, summary_columns(requests), len(requests))
-            part[f"{name}_latency_ms"] = np.full(
-                len(requests), (clock() - started) * 1000 / len(requests)
-            )
-            return part
-        answers = _checked_answers(source.fetch(requests), len(requests))
-        applied = as_days([request.applied_on for request in requests])
-        return _summarise_answers(name, answers, applied)
+        else:
+            answers = _checked_answers(source.fetch(requests), len(requests))
     except Exception as exc:  # an adapter's failure is a status, never a crashed batch
-        return _failed_part(name, len(requests), f"{type(exc).__name__}: {exc}")
+        latency_ms = (clock() - started) * 1000 / len(requests)
+        return _failed_part(name, len(requests), f"{type(exc).__name__}: {exc}", latency_ms)
+    if callable(summary_columns):
+        latency_ms = (clock() - started) * 1000 / len(requests)
+        return {**part, f"{name}_latency_ms": np.full(len(requests), latency_ms)}
+    applied = as_days([request.applied_on for request in requests])
+    return _summarise_answers(name, answers, applied)
 
 
 def _checked_columns(name: str, part: Mapping[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
@@ -276,7 +283,10 @@ def _checked_columns(name: str, part: Mapping[str, np.ndarray], rows: int) -> di
     missing = [column for column in expected if column not in part]
     if missing:
         raise SourceDataError(f"{name} adapter returned no {', '.join(missing)}")
-    checked = {column: np.asarray(part[column]) for column in expected}
+    checked = {column: np.asarray(part[column], dtype=object) for column in expected[:2]}
+    for column in SOURCE_COLUMNS[name]:  # same_kind: a float count is refused, not truncated
+        values = np.asarray(part[column])
+        checked[column] = values.astype(COLUMN_DTYPES[column], casting="same_kind", copy=False)
     if any(len(values) != rows for values in checked.values()):
         raise SourceDataError(f"{name} adapter returned columns of the wrong length")
     if not np.isin(checked[f"{name}_status"], ANSWER_STATUSES).all():
@@ -322,11 +332,11 @@ def _checked_answer(name: str, answer: SourceAnswer, applied: np.datetime64) -> 
     return answer
 
 
-def _failed_part(name: str, rows: int, error: str) -> dict[str, np.ndarray]:
+def _failed_part(name: str, rows: int, error: str, latency_ms: float) -> dict[str, np.ndarray]:
     return {
         f"{name}_status": np.full(rows, "error", dtype=object),
         f"{name}_error": np.full(rows, error, dtype=object),
-        f"{name}_latency_ms": np.full(rows, np.nan),
+        f"{name}_latency_ms": np.full(rows, latency_ms),
         **missing_columns(name, rows),
     }
 

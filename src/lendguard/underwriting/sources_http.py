@@ -142,14 +142,15 @@ class HttpSource:
         return body
 
     def _attempts(self, body: dict[str, str]) -> tuple[str, bytes | None, str | None]:
-        """(status, report bytes when 200, error): the last attempt's outcome."""
-        outcome: tuple[str, bytes | None, str | None] = ("error", None, "not attempted")
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.sleep(self.backoff_s * 2 ** (attempt - 1))
-            outcome, retry = self._attempt(body)
+        """(status, report bytes when 200, error): the outcome of the last attempt made."""
+        outcome, retry = self._attempt(body)
+        for attempt in range(self.retries):
             if not retry:
                 return outcome
+            self.sleep(self.backoff_s * 2**attempt)
+            outcome, retry = self._attempt(body)
+        if not retry:
+            return outcome
         status, _, error = outcome
         return status, None, f"{error} (after {self.retries + 1} attempts)"
 

@@ -50,6 +50,8 @@ STATUS_PATTERN = re.compile(r"[NC*/1-7]{24}")
 opened (PBOC writes ``/`` for months before the account existed), ``1``-``7`` periods overdue
 (7 = 180 days or more). DOMAIN 6.34."""
 
+identifier_length_max = 128
+"""Longest application or applicant id: ids are keys, not free text."""
 accounts_per_report_max = 500
 """A bureau report with more accounts than this is corrupt or hostile, not a person."""
 inquiries_per_report_max = 2_000
@@ -98,6 +100,13 @@ class SourceRequest:
             value = getattr(self, field)
             if not isinstance(value, str) or not value.strip():
                 raise SourceRequestError(f"source request {field} must be a non-empty string")
+        for field in ("application_id", "applicant_id"):
+            value = getattr(self, field)
+            if len(value) > identifier_length_max or not value.isprintable():
+                raise SourceRequestError(
+                    f"source request {field} must be printable, at most "
+                    f"{identifier_length_max} characters"
+                )
         if not isinstance(self.applied_on, date) or isinstance(self.applied_on, datetime):
             raise SourceRequestError("source request applied_on must be a date (not a datetime)")
 
@@ -125,7 +134,8 @@ class BureauAccount:
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(AccountKind):
-            raise SourceDataError(f"bureau account kind {self.kind!r} is not one of loan, ...")
+            known = ", ".join(get_args(AccountKind))
+            raise SourceDataError(f"bureau account kind {self.kind!r} is not one of {known}")
         _check_date("bureau account opened_on", self.opened_on)
         for field in ("limit_minor", "balance_minor", "monthly_repayment_minor", "overdue_minor"):
             _check_count(f"bureau account {field}", getattr(self, field), amount_minor_max)

@@ -70,13 +70,17 @@ def months_before(days: np.ndarray, months: int | np.ndarray) -> np.ndarray:
 
 
 def whole_months_between(start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Complete calendar months from ``start`` to ``end`` (the inverse of :func:`months_before`)."""
+    """Complete calendar months from ``start`` to ``end``, by monthly anniversaries clamped to the
+    month's end (31 January to 28 February is one month); the inverse of :func:`months_before`."""
     start_month = start.astype("datetime64[M]")
     end_month = end.astype("datetime64[M]")
     months = (end_month - start_month).astype(np.int64)
     start_day = (start - start_month.astype("datetime64[D]")).astype(np.int64)
     end_day = (end - end_month.astype("datetime64[D]")).astype(np.int64)
-    return months - (end_day < start_day)
+    end_month_days = (
+        (end_month + 1).astype("datetime64[D]") - end_month.astype("datetime64[D]")
+    ).astype(np.int64)
+    return months - (end_day < np.minimum(start_day, end_month_days - 1))
 
 
 def status_periods(status_strings: Sequence[str]) -> np.ndarray:

@@ -38,6 +38,7 @@ from lendguard.underwriting.sources_reports import (
 )
 from lendguard.underwriting.sources_synthetic_draws import (
     DRAWS,
+    ERROR,
     TIMEOUT,
     Batch,
     Draws,
@@ -53,7 +54,8 @@ _STATUS_TEXT = np.array(ANSWER_STATUSES, dtype=object)
 
 
 def latent_risk(applicant_ids: Sequence[str], seed: int) -> np.ndarray:
-    """Each applicant's latent risk, standard normal, from a keyed BLAKE2b hash of id and seed."""
+    """Each applicant's latent risk, standard normal, from a seeded hash of the applicant id
+    (FNV-1a and SplitMix64, :func:`~.sources_synthetic_draws.applicant_keys`)."""
     return risk_from_keys(applicant_keys(applicant_ids, seed))
 
 
@@ -76,9 +78,12 @@ class SyntheticSources:
         self.calibration = calibration or load_synthetic_calibration()
         self.tables = Tables.build(self.calibration)
         self.version = f"synthetic-{self.calibration.version}-seed-{seed}"
+        nobody = np.zeros(0)
         self._last_people: tuple[list[str], np.ndarray, np.ndarray, np.ndarray] = (
             [],
-            *(np.zeros(0) for _ in range(3)),
+            nobody,
+            nobody,
+            nobody,
         )
 
     def summary_columns(self, requests: Sequence[SourceRequest]) -> dict[str, np.ndarray]:
@@ -137,7 +142,7 @@ class SyntheticSources:
     def _columns(self, name: str, batch: Batch) -> dict[str, np.ndarray]:
         draws = self._draws(name, batch)
         error = np.full(len(batch.keys), "", dtype=object)
-        error[draws.status >= TIMEOUT] = f"synthetic {name} fault"
+        error[(draws.status == TIMEOUT) | (draws.status == ERROR)] = f"synthetic {name} fault"
         return {
             f"{name}_status": _STATUS_TEXT[draws.status],
             f"{name}_error": error,

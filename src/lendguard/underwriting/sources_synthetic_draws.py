@@ -58,6 +58,7 @@ OTHER_REASONS = ("post_loan", "self")
 INQUIRY_HORIZON_MONTHS = 12
 INQUIRY_EDGES_MONTHS = (0, *INQUIRY_WINDOWS_MONTHS, INQUIRY_HORIZON_MONTHS)
 """Inquiry age buckets ``(edge[b], edge[b + 1]]`` months back: every summary window is an edge."""
+INQUIRY_BUCKETS = len(INQUIRY_EDGES_MONTHS) - 1
 EPISODE_ROLLS_MAX = 6
 """An overdue episode starts at period 1 and rolls at most six more times, to 7 (180+ days)."""
 
@@ -71,7 +72,6 @@ _STREAMS = {
     "platform": 4,
     "blocklist": 5,
     "bureau_detail": 6,
-    "multi_lending_detail": 7,
 }
 _LANES_PER_STREAM = 1 << 24
 _GOLDEN32 = np.uint32(0x9E3779B9)
@@ -476,7 +476,8 @@ class BureauDraws:
             Lanes(self.batch.keys, "bureau_detail").fields(2 * inquiries).reshape(2, inquiries, -1)
         )
         active, position = self._inquiry_position
-        group, bucket = np.divmod(count_reached(position, self.tables.inquiry_category), 4)
+        category = count_reached(position, self.tables.inquiry_category)
+        group, bucket = np.divmod(category, INQUIRY_BUCKETS)
         edges = np.array(INQUIRY_EDGES_MONTHS)
         newest = months_before(applied, edges[bucket])
         span_days = (newest - months_before(applied, edges[bucket + 1])).astype(np.int64)
