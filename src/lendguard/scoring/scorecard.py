@@ -160,7 +160,10 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         """Fit, then drop non-positive coefficients one at a time (weakest first) and refit."""
         features = list(woe.columns)
         while True:
-            regression = LogisticRegression(C=self.regularization_strength, max_iter=1000)
+            # Newton-Cholesky: exact in a few steps when features are few and rows many.
+            regression = LogisticRegression(
+                C=self.regularization_strength, solver="newton-cholesky", max_iter=100
+            )
             regression.fit(woe[features].to_numpy(dtype=np.float64), target)
             coefficients = regression.coef_[0]
             wrong = [index for index, value in enumerate(coefficients) if value <= 0]
@@ -391,10 +394,11 @@ def unusable_columns(frame: pd.DataFrame) -> dict[str, str]:
     """Columns that are entirely missing or hold a single value, with the reason."""
     reasons: dict[str, str] = {}
     for name in frame.columns:
-        present = frame[name].dropna()
+        column = frame[name]
+        present = column.dropna()
         if present.empty:
             reasons[name] = "entirely missing"
-        elif present.nunique() == 1 and not frame[name].isna().any():
+        elif len(present) == len(column) and (present == present.iloc[0]).all():
             reasons[name] = "constant"
     return reasons
 
