@@ -37,6 +37,7 @@ bench: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/eod_bench.py --accounts 20000 --compare
 	$(BIN)/python benchmarks/scoring_bench.py --repeats 3
 	$(BIN)/python benchmarks/underwriting_bench.py
+	$(BIN)/python benchmarks/service_bench.py
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -94,7 +94,7 @@ def test_migrations_run_from_scratch_and_again_as_a_no_op(store_url: str) -> Non
         assert set(inspect(engine).get_table_names()) >= LEDGER_TABLES
         with engine.connect() as connection:
             versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-        assert versions == [("0003",)]
+        assert versions == [("0004",)]
         assert Store(engine).get_account("acct-1").status == "open"
     finally:
         engine.dispose()

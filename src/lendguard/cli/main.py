@@ -31,3 +31,9 @@ from lendguard.cli.underwrite import review_app, underwrite_command  # noqa: E40
 
 app.command("underwrite")(underwrite_command)
 app.add_typer(review_app, name="review")
+from lendguard.cli.audit import audit_app  # noqa: E402
+
+app.add_typer(audit_app, name="audit")
+from lendguard.cli.serve import serve_command  # noqa: E402
+
+app.command("serve")(serve_command)

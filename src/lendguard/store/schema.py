@@ -207,3 +207,5 @@ review_items = Table(
 """The human-review queue: referred applications (``reason`` = ``referral``) and automated
 decisions the applicant contested (``contest``, PIPL Art. 24). Closing one appends a decision
 revision and records it here."""
+
+from lendguard.store import service_tables  # noqa: E402, F401  (registers the service's tables)

@@ -1,0 +1,1 @@
+"""One router per resource; :mod:`lendguard.service.app` mounts each of them."""
