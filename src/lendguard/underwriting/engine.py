@@ -132,6 +132,7 @@ class Underwriter:
         self.parts = parts
         self.versions = parts.versions()
         self._features = [] if parts.model is None else _model_features(parts.model)
+        self._product_facts = _product_facts(parts.products)
 
     def decide(self, application: Application) -> Decision:
         """One application: a batch of one."""
@@ -175,16 +176,7 @@ class Underwriter:
 
     def _product_columns(self, frame: pd.DataFrame) -> None:
         """Each row's product limits and whether it offers the requested term."""
-        facts = {
-            product_id: (
-                parse_minor(loan.credit_limit, product.product.product.currency),
-                parse_minor(loan.draw_min, product.product.product.currency),
-                frozenset(loan.terms),
-                max(loan.terms),
-            )
-            for product_id, product in self.parts.products.items()
-            if (loan := product.product.cash_loan) is not None
-        }
+        facts = self._product_facts
         product_ids = frame["product_id"].to_numpy()
         terms = frame["requested_term_months"].to_numpy()
         frame["product_amount_max_minor"] = np.array(
@@ -308,7 +300,8 @@ class Underwriter:
             if not mask.any():
                 continue
             rows = np.flatnonzero(mask)
-            part_outcome, part_reasons = evaluate(frame.iloc[rows], ruleset)
+            part = frame if len(rows) == len(frame) else frame.iloc[rows]
+            part_outcome, part_reasons = evaluate(part, ruleset)
             outcome[rows] = part_outcome
             for row, row_reasons in zip(rows, part_reasons, strict=True):
                 reasons[row] = list(row_reasons)
@@ -344,6 +337,22 @@ class _StepClock:
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self._started
         self.timings[self._name] = self.timings.get(self._name, 0.0) + elapsed
+
+
+def _product_facts(
+    products: Mapping[str, ProductFile],
+) -> dict[str, tuple[int, int, frozenset[int], int]]:
+    """Per cash-loan product: largest amount, smallest draw, terms offered, longest term."""
+    return {
+        product_id: (
+            parse_minor(loan.credit_limit, product.product.product.currency),
+            parse_minor(loan.draw_min, product.product.product.currency),
+            frozenset(loan.terms),
+            max(loan.terms),
+        )
+        for product_id, product in products.items()
+        if (loan := product.product.cash_loan) is not None
+    }
 
 
 def _factorize(keys: Iterable[tuple[Any, ...]]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
