@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from lendguard.cli.serve import is_loopback, serve_command
 from lendguard.service.app import create_app, request_bytes_max
-from lendguard.service.deps import get_services
+from lendguard.service.deps import AUTHENTICATION_CACHE_SECONDS, PrincipalCache, get_services
 from lendguard.service.pii import PiiKeyError, new_key_entry
 from lendguard.service.settings import InsecureSecretError, Settings, load_settings
 
@@ -93,6 +93,24 @@ def test_requests_without_a_valid_key_are_401(client: TestClient, app: FastAPI) 
     revoked = app.state.services.keys.create_key("leaver", "operator")
     app.state.services.keys.revoke(revoked[0])
     problem(client.get("/accounts/L1", headers=bearer(revoked[1])), 401)
+
+
+def test_a_cached_key_still_needs_its_role_and_a_revoked_one_expires(
+    client: TestClient, app: FastAPI
+) -> None:
+    services = app.state.services
+    now = [0.0]
+    services.principals = PrincipalCache(services.keys, clock=lambda: now[0])
+    key_id, auditor = services.keys.create_key("auditor", "auditor")
+    assert client.get("/accounts/L1", headers=bearer(auditor)).status_code == 200
+    assert services.principals.cached(auditor) is not None
+    body = {"amount": "1.00", "business_date": "2026-02-01"}
+    refused = client.post("/accounts/L1/repayments", json=body, headers=bearer(auditor, "k1"))
+    problem(refused, 403, "forbidden")
+    services.keys.revoke(key_id)
+    assert client.get("/accounts/L1", headers=bearer(auditor)).status_code == 200
+    now[0] += AUTHENTICATION_CACHE_SECONDS
+    problem(client.get("/accounts/L1", headers=bearer(auditor)), 401, "unauthenticated")
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from lendguard.service import roles
+from lendguard.service.deps import AUTHENTICATION_CACHE_SECONDS, PrincipalCache
 from lendguard.service.security import (
     ApiKeyStore,
     InvalidApiKeyError,
@@ -255,3 +256,55 @@ def test_the_documented_role_matrix_is_the_enforced_one() -> None:
 
     docs = Path(__file__).resolve().parents[1] / "docs" / "service.md"
     assert matrix_markdown().strip() in docs.read_text(encoding="utf-8")
+
+
+# The authentication cache
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_revoked_key_stops_working_once_its_cached_authentication_expires(store: Store) -> None:
+    keys = ApiKeyStore(store.engine)
+    key_id, plaintext = keys.create_key("checkout app", "service")
+    clock = FakeClock()
+    cache = PrincipalCache(keys, clock=clock)
+    holder = Principal(key_id, "checkout app", "service")
+    assert cache.authenticate(plaintext) == holder
+    keys.revoke(key_id)
+    clock.now += AUTHENTICATION_CACHE_SECONDS - 0.01
+    assert cache.authenticate(plaintext) == holder  # the documented delay
+    clock.now += 0.01
+    assert cache.authenticate(plaintext) is None
+    assert cache.authenticate(plaintext) is None
+
+
+def test_the_cache_remembers_only_successes_and_holds_no_plaintext(store: Store) -> None:
+    keys = ApiKeyStore(store.engine)
+    cache = PrincipalCache(keys, clock=FakeClock())
+    wrong = "lg_0123456789abcdef_" + "x" * 43
+    assert cache.authenticate(wrong) is None
+    assert cache.authenticate("") is None
+    assert cache.authenticate("k" * 1_000) is None
+    assert cache._entries == {}
+    key_id, plaintext = keys.create_key("new app", "operator")
+    assert cache.authenticate(plaintext) == Principal(key_id, "new app", "operator")
+    assert cache.cached(plaintext) == Principal(key_id, "new app", "operator")
+    assert list(cache._entries) == [hashlib.sha256(plaintext.encode()).digest()]
+    assert cache.cached(plaintext + "x") is None
+
+
+def test_the_cache_stays_bounded(store: Store) -> None:
+    keys = ApiKeyStore(store.engine)
+    cache = PrincipalCache(keys, entries_max=3, clock=FakeClock())
+    issued = [keys.create_key(f"app {number}", "service")[1] for number in range(5)]
+    for plaintext in issued:
+        assert cache.authenticate(plaintext) is not None
+        assert len(cache._entries) <= 3
+    cache.clear()
+    assert cache.cached(issued[-1]) is None
