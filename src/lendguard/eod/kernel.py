@@ -8,13 +8,13 @@ state away, never write it; the rest of the batch proceeds.
 
 Arrow layout of a batch (``INPUT_SCHEMA`` -> ``OUTPUT_SCHEMA``): one row per account, the state as
 snapshot JSON (:mod:`lendguard.ledger.snapshot`), the events of the night as a JSON list in the
-stored form (kind, business_date, data).
+stored form (kind, business_date, data). Both are read and written with the snapshot module's
+codec (:func:`~lendguard.ledger.snapshot.dumps`): texts compare by value, not byte for byte.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ import pyarrow as pa
 from lendguard.ledger.close import close_through
 from lendguard.ledger.events import Event
 from lendguard.ledger.rules import ProductRules, rules_for
-from lendguard.ledger.snapshot import state_from_data, state_to_data
+from lendguard.ledger.snapshot import dumps, state_from_text, state_to_text
 from lendguard.ledger.state import AccountState
 from lendguard.products.loader import load_product_text
 
@@ -109,15 +109,15 @@ def close_arrow_batch(
         if outcome.error is not None:
             _append(rows, account_id, outcome.sequence_before, text, "[]", outcome.error)
             continue
-        events = json.dumps([event_data(event) for event in outcome.events])
-        new_state = json.dumps(state_to_data(outcome.state))
+        events = dumps([event_data(event) for event in outcome.events])
+        new_state = state_to_text(outcome.state)
         _append(rows, account_id, outcome.sequence_before, new_state, events, None)
     return pa.RecordBatch.from_pydict(rows, schema=OUTPUT_SCHEMA)
 
 
 def _parse_state(text: str | None) -> tuple[AccountState | None, str]:
     try:
-        state = state_from_data(json.loads(text or ""))
+        state = state_from_text(text or "")
     except (ValueError, KeyError, TypeError, AssertionError) as error:
         return None, f"unreadable snapshot: {type(error).__name__}: {error}"
     if state is None:
