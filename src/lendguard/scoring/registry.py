@@ -57,6 +57,13 @@ class SavedModel:
     metadata: dict[str, Any]
     sha256: str
 
+    @property
+    def features(self) -> list[str]:
+        """The columns the model reads: a scorecard's selected features, else all it saw."""
+        if self.kind == "scorecard":
+            return list(self.model.features_)
+        return [str(name) for name in self.model.feature_names_in_]
+
 
 def kind_of(model: Scorecard | GBDTClassifier) -> str:
     """The registry's name for a model's class."""

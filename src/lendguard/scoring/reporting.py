@@ -15,13 +15,6 @@ from lendguard.scoring.report import ReportData
 from lendguard.scoring.training import Labelled
 
 
-def model_features(saved: SavedModel) -> list[str]:
-    """The columns a saved model reads: a scorecard's selected features, else all it saw."""
-    if saved.kind == "scorecard":
-        return list(saved.model.features_)
-    return [str(name) for name in saved.model.feature_names_in_]
-
-
 def model_report_data(
     saved: SavedModel, evaluation: Labelled, reference: Labelled | None, created: str
 ) -> ReportData:
@@ -33,7 +26,7 @@ def model_report_data(
         if key in saved.metadata:
             metrics[f"{key.removesuffix('_metrics')} (at training)"] = saved.metadata[key]
     binnings = model.binner_.binnings_ if saved.kind == "scorecard" else {}
-    features = model_features(saved)
+    features = saved.features
     drift = None
     if reference is not None:
         drift = drift_report(

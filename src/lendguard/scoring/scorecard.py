@@ -42,14 +42,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from lendguard.errors import ModelFileError, ScoringDataError
-from lendguard.scoring.binning import Bin, FeatureBinning, WoEBinner
+from lendguard.scoring.binning import UNSEEN_CATEGORY_POLICIES, Bin, FeatureBinning, WoEBinner
 from lendguard.scoring.data import binary_target, feature_frame, require_columns
 from lendguard.scoring.selection import FeatureSelector
 
 BASE_ROW = "(base)"
 """The points table's row for the intercept's share of every score."""
-
-UNSEEN_POLICIES = ("error", "missing", "riskiest")
 
 
 @dataclass(frozen=True)
@@ -151,8 +149,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"regularization_strength must be positive, got {self.regularization_strength}"
             )
-        if self.unseen_category not in UNSEEN_POLICIES:
-            raise ValueError(f"unseen_category must be one of {UNSEEN_POLICIES}")
+        if self.unseen_category not in UNSEEN_CATEGORY_POLICIES:
+            raise ValueError(f"unseen_category must be one of {UNSEEN_CATEGORY_POLICIES}")
         if not 0 <= self.points_decimals <= 6:
             raise ValueError(f"points_decimals must be 0..6, got {self.points_decimals}")
 

@@ -131,7 +131,7 @@ class Underwriter:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self.versions = parts.versions()
-        self._features = [] if parts.model is None else _model_features(parts.model)
+        self._features = [] if parts.model is None else parts.model.features
         self._product_facts = _product_facts(parts.products)
 
     def decide(self, application: Application) -> Decision:
@@ -483,12 +483,6 @@ def _source_request(application: Application) -> SourceRequest:
         name=applicant.name,
         phone=applicant.phone,
     )
-
-
-def _model_features(model: SavedModel) -> list[str]:
-    if model.kind == "scorecard":
-        return list(model.model.features_)
-    return [str(name) for name in model.model.feature_names_in_]
 
 
 def _ruleset_version(ruleset: RuleSet) -> dict[str, str]:
