@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lendguard.cli.account import read_date
 from lendguard.cli.errors import bad_input_exits, fail
 from lendguard.store import default_url, open_store
 
@@ -35,12 +36,7 @@ def _desk(db: str | None) -> Any:
 
 
 def _business_date(text: str | None, fallback: dt.date) -> dt.date:
-    if text is None:
-        return fallback
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        fail(f"--date must be YYYY-MM-DD, got {text!r}", "invalid_date")
+    return fallback if text is None else read_date(text)
 
 
 def underwrite_command(
