@@ -16,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 
 from lendguard.errors import LendGuardError
+from lendguard.jsontext import dumps, loads
 from lendguard.store.repository import BEGIN_IMMEDIATE_OPTION, Store
 
 DATABASE_URL_VARIABLE = "LENDGUARD_DB"
@@ -44,17 +45,21 @@ def default_url() -> str:
     return os.environ.get(DATABASE_URL_VARIABLE, DEFAULT_URL)
 
 
+_JSON_CODEC = {"json_serializer": dumps, "json_deserializer": loads}
+"""JSON columns (snapshots, events, records) through the fast codec: same values as ``json``."""
+
+
 def create_engine_for(url: str) -> Engine:
     """An engine tuned for its backend: SQLite (WAL) or PostgreSQL through psycopg 3."""
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         # Named parameters, as with psycopg: the store's pre-compiled writes pass dict rows.
-        engine = create_engine(url, paramstyle="named")
+        engine = create_engine(url, paramstyle="named", **_JSON_CODEC)
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine
     if backend == "postgresql":
-        return create_engine(url)
+        return create_engine(url, **_JSON_CODEC)
     raise UnsupportedDatabaseError(f"unsupported database {backend!r}: use sqlite or postgresql")
 
 
