@@ -250,11 +250,15 @@ class Book:
 
     # --- requests -----------------------------------------------------------------------------
 
-    def close_through(self, account_id: str, through: dt.date) -> list[Event]:
+    def close_through(
+        self, account_id: str, through: dt.date, *, snapshot: bool = True
+    ) -> list[Event]:
         """Close the account's business days up to ``through`` (idempotent: closed days stay).
 
         Long catch-ups are written in windows of ``limits.close_days_per_write_max`` days, so no
-        single write exceeds the store's bound on events per append.
+        single write exceeds the store's bound on events per append. ``snapshot=False`` skips
+        storing the state snapshot (only a faster reload depends on it): a caller closing every
+        night, like the simulator, stores one now and then rather than one a night.
         """
         state = self.state(account_id)
         rules = self._rules(state)
@@ -264,7 +268,9 @@ class Book:
             expected_sequence = state.sequence
             until = min(through, state.closed_through + window)
             closed = self._guarded(account_id, close_through, state, rules, until)
-            self._guarded(account_id, self._write, state, expected_sequence, closed, snapshot=True)
+            self._guarded(
+                account_id, self._write, state, expected_sequence, closed, snapshot=snapshot
+            )
             events.extend(closed)
         return events
 
