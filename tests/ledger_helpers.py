@@ -228,8 +228,10 @@ def audit(book: Book, account_id: str) -> None:
     state = book.state(account_id)
     assert all(total == 0 for total in store.journal_total_by_currency().values())
     totals = journal_totals(store, account_id)
+    balances = state.balances_minor()
     for component in Component:
         assert totals.get(receivable(component), 0) == state.balance_minor(component), component
+        assert balances[component] == state.balance_minor(component), component
     assert totals.get(CUSTOMER_CREDIT, 0) == -state.credit_minor
     assert_nothing_negative(state)
     assert_bucket_history_is_a_chain(state)

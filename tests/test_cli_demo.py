@@ -1,56 +1,97 @@
-"""``lendguard demo``: a small seeded book runs, balances, and repeats from the same seed."""
+"""``lendguard demo`` and ``lendguard simulate`` end to end on small books."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from lendguard.cli.main import app
+from lendguard.store import open_store
 
-SMALL = ("--accounts", "20", "--months", "2")
-
-
-def demo(out: Path, *args: str) -> str:
-    result = CliRunner().invoke(app, ["demo", *SMALL, "--out", str(out), *args])
-    assert result.exit_code == 0, result.output
-    return result.stdout
+SMALL = ("--accounts", "40", "--months", "4")
 
 
-def summary(out: Path, *args: str) -> dict[str, Any]:
-    """The JSON summary without the facts of the run itself (where, how long)."""
-    printed = json.loads(demo(out, "--json", *args))
-    assert printed.pop("database").endswith(f"{out.name}/lendguard.sqlite")
-    assert printed.pop("elapsed_seconds") > 0
-    return printed
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
 
 
-def test_demo_prints_a_balanced_book(tmp_path: Path) -> None:
-    text = demo(tmp_path)
-    assert "Trial balance" in text and "Open book by bucket" in text and "正常" in text
-    (total_row,) = [line for line in text.splitlines() if "│ total  " in line and "0.00" in line]
-    assert total_row.split("│")[2].strip() == "0.00"
-    assert (tmp_path / "lendguard.sqlite").exists()
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("demo") / "out"
+    code, stdout, stderr = invoke("demo", *SMALL, "--out", str(out))
+    assert code == 0, stderr
+    return out, stdout
 
 
-def test_demo_summary_is_complete_and_balanced(tmp_path: Path) -> None:
-    book = summary(tmp_path)
-    assert (book["accounts"], book["months"], book["last_day"]) == (20, 2, "2026-02-28")
-    assert sum(row["accounts"] for row in book["accounts_by_product"].values()) == 20
-    assert list(book["buckets"]) == ["M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7+"]
-    assert book["five_category"]["normal"]["label_zh"] == "正常"
-    assert book["trial_balance"]["total"] == "0.00"
-    assert (
-        book["trial_balance"]["accounts"]["asset:receivable:principal"]
-        == (book["balances"]["principal"])
+def test_demo_writes_store_snapshots_and_reports_and_prints_the_path_last(
+    demo_out: tuple[Path, str],
+) -> None:
+    out, stdout = demo_out
+    assert stdout.strip().splitlines()[-1] == str(out / "report.html")
+    html = (out / "report.html").read_text()
+    assert html.count("<svg") >= 8 and "Vintage" in html and "Roll" in html
+    assert "<script" not in html
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert len(list((out / "snapshots").glob("business_date=*"))) == 120
+    assert not list(out.glob("*.partition-*"))  # shards merged and removed
+    headline = json.loads((out / "headline.json").read_text())
+    assert headline["accounts"] == 40
+    assert 0 <= headline["balance_share_90_plus"] <= headline["balance_share_30_plus"] <= 1
+
+
+def test_the_demo_book_is_balanced(demo_out: tuple[Path, str]) -> None:
+    out, _ = demo_out
+    store = open_store(f"sqlite:///{out / 'lendguard.sqlite'}")
+    try:
+        assert store.journal_total_by_currency() == {"CNY": 0}
+        assert store.open_account_count() > 0
+        assert store.closed_through_min() is not None
+    finally:
+        store.close()
+
+
+def test_the_same_seed_gives_the_same_headline(demo_out: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = demo_out
+    code, _, stderr = invoke("demo", *SMALL, "--out", str(tmp_path), "--no-pdf")
+    assert code == 0, stderr
+    assert (tmp_path / "headline.json").read_text() == (out / "headline.json").read_text()
+    assert not (tmp_path / "report.pdf").exists()
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_any_work(tmp_path: Path) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file")
+    code, _, stderr = invoke("demo", *SMALL, "--out", str(blocker))
+    assert code == 2
+    assert "error[invalid_scenario]" in stderr and "not a folder" in stderr
+    assert blocker.read_text() == "a file"
+
+
+def test_a_bad_scenario_is_refused_before_any_work(tmp_path: Path) -> None:
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text('[run]\nname = "x"\nmonths = 0\n')
+    out = tmp_path / "out"
+    code, _, stderr = invoke("simulate", "--scenario", str(scenario), "--out", str(out))
+    assert code == 2
+    assert "run.months" in stderr
+    assert not out.exists()
+
+
+def test_simulate_compares_two_scenarios_on_the_same_seed(tmp_path: Path) -> None:
+    code, stdout, stderr = invoke(
+        "simulate", "--scenario", "baseline", "--against", "stress", *SMALL, "--out", str(tmp_path)
     )
-    assert book["events"] > book["requests"] > 20
-
-
-def test_the_same_seed_gives_the_same_book_in_a_fresh_database(tmp_path: Path) -> None:
-    first = summary(tmp_path, "--seed", "7")
-    again = summary(tmp_path, "--seed", "7")  # same folder: the old database is replaced
-    assert again == first
-    assert summary(tmp_path, "--seed", "8") != first
+    assert code == 0, stderr
+    comparison = tmp_path / "comparison.html"
+    assert stdout.strip().splitlines()[-1] == str(comparison)
+    text = comparison.read_text()
+    assert "baseline" in text and "stress" in text
+    for name in ("baseline", "stress"):
+        assert (tmp_path / name / "report.html").exists()
+    baseline = json.loads((tmp_path / "baseline" / "headline.json").read_text())
+    stress = json.loads((tmp_path / "stress" / "headline.json").read_text())
+    assert baseline["accounts"] == stress["accounts"] == 40

@@ -116,8 +116,8 @@ def _digest(folder: Path) -> str:
     return hasher.hexdigest()
 
 
-def test_same_seed_same_book_different_seed_different_book(run: Outcome, tmp_path: Path) -> None:
-    again = simulate(small_scenario(), tmp_path / "again")
+def test_same_seed_same_book_on_any_number_of_workers(run: Outcome, tmp_path: Path) -> None:
+    again = simulate(small_scenario(), tmp_path / "again", workers=1)
     assert _digest(again.out_dir) == _digest(run.out_dir)
     other = simulate(small_scenario(seed=1), tmp_path / "other")
     assert _digest(other.out_dir) != _digest(run.out_dir)
@@ -139,7 +139,9 @@ def test_the_run_books_the_accounts_asked_for_through_underwriting(run: Outcome)
 def test_every_day_has_a_snapshot_of_every_booked_account(run: Outcome) -> None:
     snapshots = read_feed(run.out_dir, "snapshots").to_pandas()
     per_day = snapshots.groupby("business_date")["account_id"].count()
-    assert len(per_day) == (dt.date(2026, 5, 31) - dt.date(2026, 1, 1)).days + 1
+    days = (dt.date(2026, 5, 31) - dt.date(2026, 1, 1)).days + 1
+    assert len(list((run.out_dir / "snapshots").glob("business_date=*"))) == days
+    assert days - 7 <= len(per_day) <= days  # the first days may have no account yet
     assert per_day.iloc[-1] == SMALL["accounts"]
     assert per_day.is_monotonic_increasing
     last = snapshots[snapshots["business_date"] == snapshots["business_date"].max()]

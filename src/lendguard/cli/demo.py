@@ -1,144 +1,175 @@
-"""``lendguard demo``: run the seeded sample book and print its summary.
+"""``lendguard demo`` and ``lendguard simulate``: run the book simulator and write its report.
 
-The simulation itself lives in :mod:`lendguard.simulation.sample_book`; this module only parses
-options, shows progress and prints.
+The simulation lives in :mod:`lendguard.simulation`; this module parses options, checks them (a
+bad scenario or an unwritable folder fails before any work), shows progress and prints. The
+report's path is always the last line printed, so a script can take it with ``tail -1``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from lendguard.ledger.book import Book
-from lendguard.simulation.sample_book import (
-    START,
-    accounts_max,
-    fresh_database,
-    months_max,
-    run_end,
-    simulate,
-    summarise,
-)
-from lendguard.store import open_store
+from lendguard.cli.errors import bad_input_exits
+from lendguard.simulation.portfolio import headline, load_run
+from lendguard.simulation.report import write_comparison, write_pdf, write_report
+from lendguard.simulation.runner import check_output_folder, partition_days, simulate
+from lendguard.simulation.scenario import Scenario, accounts_max, load_scenario, months_max
 
-# --- the command ------------------------------------------------------------------------------
+REPORT_NAME = "report.html"
+PDF_NAME = "report.pdf"
+COMPARISON_NAME = "comparison.html"
+
+AccountsOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=accounts_max, help="Accounts to book (default: the scenario's)."),
+]
+MonthsOption = Annotated[
+    int | None, typer.Option(min=1, max=months_max, help="Months to run (default: the scenario's).")
+]
+SeedOption = Annotated[
+    int | None, typer.Option(min=0, help="Seed: same seed, same book (default: the scenario's).")
+]
 
 
 def demo_command(
-    accounts: Annotated[
-        int, typer.Option(min=1, max=accounts_max, help="Number of simulated accounts.")
-    ] = 200,
-    months: Annotated[int, typer.Option(min=1, max=months_max, help="Months to simulate.")] = 6,
-    seed: Annotated[int, typer.Option(help="Seed of the simulation: same seed, same book.")] = 0,
+    accounts: AccountsOption = None,
+    months: MonthsOption = None,
+    seed: SeedOption = None,
     out: Annotated[
-        Path, typer.Option(file_okay=False, help="Folder for lendguard.sqlite (replaced).")
+        Path, typer.Option(help="Folder for the store, snapshots and report (replaced).")
     ] = Path("demo-out"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    pdf: Annotated[bool, typer.Option(help="Also render the report as PDF.")] = True,
 ) -> None:
-    """Build a seeded sample book through the real ledger and summarise it."""
+    """Simulate the baseline book through the real platform and write its risk report."""
+    with bad_input_exits():
+        scenario = load_scenario("baseline").with_overrides(
+            accounts=accounts, months=months, seed=seed
+        )
+        check_output_folder(out)
+    report = _run_and_report(scenario, out, pdf=pdf)
+    Console().print(str(report))
+
+
+def simulate_command(
+    scenario_file: Annotated[
+        str,
+        typer.Option(
+            "--scenario", help="Scenario TOML file, or a packaged name: baseline, stress ..."
+        ),
+    ] = "baseline",
+    against: Annotated[
+        str | None,
+        typer.Option(help="A second scenario to run on the same seed and compare side by side."),
+    ] = None,
+    accounts: AccountsOption = None,
+    months: MonthsOption = None,
+    seed: SeedOption = None,
+    out: Annotated[Path, typer.Option(help="Folder for the run(s) and reports.")] = Path(
+        "simulation-out"
+    ),
+    pdf: Annotated[bool, typer.Option(help="Also render each report as PDF.")] = False,
+) -> None:
+    """Run a scenario (and optionally a second one) and write the report(s)."""
+    with bad_input_exits():
+        first = load_scenario(scenario_file).with_overrides(
+            accounts=accounts, months=months, seed=seed
+        )
+        second = None
+        if against is not None:
+            second = load_scenario(against).with_overrides(
+                accounts=first.run.accounts, months=first.run.months, seed=first.run.seed
+            )
+        check_output_folder(out)
+    if second is None:
+        Console().print(str(_run_and_report(first, out, pdf=pdf)))
+        return
+    names = _run_names(first, second)
+    runs = {}
+    for name, scenario in zip(names, (first, second), strict=True):
+        _run_and_report(scenario, out / name, pdf=pdf)
+        runs[name] = load_run(out / name)
+    comparison = write_comparison(runs, out / COMPARISON_NAME, f"{names[0]} vs {names[1]}")
+    Console().print(str(comparison))
+
+
+def _run_names(first: Scenario, second: Scenario) -> tuple[str, str]:
+    """Folder names of two runs: the scenario names, told apart if they are the same."""
+    if first.run.name != second.run.name:
+        return first.run.name, second.run.name
+    return f"{first.run.name}-1", f"{second.run.name}-2"
+
+
+def _run_and_report(scenario: Scenario, out: Path, *, pdf: bool) -> Path:
+    """Simulate with a progress bar, write the report(s), print the headline figures."""
+    console = Console(stderr=True)
     started = time.perf_counter()
-    url = fresh_database(out)
-    book = Book(open_store(url))
-    try:
-        columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task("accounts", total=accounts)
-            borrowers = simulate(book, accounts, months, seed, lambda: progress.advance(task))
-        currency = borrowers[0].product.currency
-        summary = {
-            "seed": seed,
-            "accounts": accounts,
-            "months": months,
-            "first_day": START.isoformat(),
-            "last_day": run_end(months).isoformat(),
-            "database": url,
-            "currency": currency,
-        }
-        summary |= summarise(book, borrowers, currency)
-    finally:
-        book.store.close()
-    elapsed_seconds = round(time.perf_counter() - started, 3)
-    if as_json:
-        typer.echo(json.dumps(summary | {"elapsed_seconds": elapsed_seconds}, ensure_ascii=False))
-    else:
-        print_summary(summary, elapsed_seconds)
+    columns = (
+        TextColumn(f"simulating {scenario.run.name}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("days", total=partition_days(scenario))
+        outcome = simulate(scenario, out, lambda days: progress.advance(task, days))
+    simulated_s = time.perf_counter() - started
+    run = load_run(out)
+    title = f"LendGuard book simulation: {scenario.run.name}"
+    report = write_report(run, out / "report.html", title, _scenario_table(scenario))
+    if pdf:
+        write_pdf(run, out / PDF_NAME, title)
+    figures = headline(run)
+    (out / "headline.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    _print_headline(
+        scenario, figures, outcome.applications, simulated_s, time.perf_counter() - started
+    )
+    return report
 
 
-def print_summary(summary: dict[str, Any], elapsed_seconds: float) -> None:
-    """The summary as rich tables, between a line naming the run and one timing it."""
+def _scenario_table(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as flat ``section.key -> value`` rows for the report's last table."""
+    rows: dict[str, Any] = {}
+    for section, values in scenario.model_dump(mode="json").items():
+        if isinstance(values, dict):
+            rows |= {f"{section}.{key}": value for key, value in values.items()}
+        elif isinstance(values, list):
+            for index, shock in enumerate(values):
+                rows |= {f"{section}.{index}.{key}": value for key, value in shock.items()}
+    rows["sha256"] = scenario.sha256
+    return rows
+
+
+def _print_headline(
+    scenario: Scenario,
+    figures: dict[str, float],
+    applications: int,
+    simulated_s: float,
+    total_s: float,
+) -> None:
     console = Console()
-    console.print(
-        f"Demo book: {summary['accounts']} accounts, {summary['first_day']} to "
-        f"{summary['last_day']}, seed {summary['seed']}, in {summary['database']}"
-    )
-    for title, columns, rows in summary_tables(summary):
-        table = Table(title=title)
-        for number, column in enumerate(columns):
-            table.add_column(column, justify="left" if number == 0 else "right")
-        for row in rows:
-            table.add_row(*(str(cell) for cell in row))
-        console.print(table)
-    console.print(
-        f"{summary['events']} events posted by {summary['requests']} requests in "
-        f"{elapsed_seconds:.2f} s"
-    )
+    table = Table(title=f"{scenario.run.name}: {scenario.run.start} to {scenario.end}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in figures.items():
+        table.add_row(name.replace("_", " "), _shown(name, value))
+    table.add_row("applications decided", f"{applications:,}")
+    console.print(table)
+    console.print(f"simulated in {simulated_s:.1f} s, with reports {total_s:.1f} s")
 
 
-def summary_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
-    """Title, columns and rows of each summary table, in reading order."""
-    trial = summary["trial_balance"]
-    return [
-        (
-            "Accounts by product",
-            ["Product", "Accounts", "Open", "Written off"],
-            [[name, *row.values()] for name, row in summary["accounts_by_product"].items()],
-        ),
-        (
-            "Borrowers by behaviour",
-            ["Behaviour", "Borrowers"],
-            list(map(list, summary["borrowers_by_behaviour"].items())),
-        ),
-        (
-            f"Balances by component ({summary['currency']})",
-            ["Component", "Balance"],
-            list(map(list, summary["balances"].items())),
-        ),
-        (
-            "Open book by bucket",
-            ["Bucket", "Accounts", "Balance"],
-            [[name, row["accounts"], row["balance"]] for name, row in summary["buckets"].items()],
-        ),
-        (
-            "Open book by five-category (五级分类)",
-            ["Category", "", "Accounts"],
-            [
-                [name, row["label_zh"], row["accounts"]]
-                for name, row in summary["five_category"].items()
-            ],
-        ),
-        (
-            "Open book by IFRS 9 stage",
-            ["Stage", "Accounts"],
-            list(map(list, summary["ifrs9_stages"].items())),
-        ),
-        (
-            "Losses",
-            ["", "Accounts", "Amount"],
-            [
-                ["written off", *summary["written_off"].values()],
-                ["recovered", *summary["recoveries"].values()],
-            ],
-        ),
-        (
-            "Trial balance",
-            ["Ledger account", "Net"],
-            [*map(list, trial["accounts"].items()), ["total", trial["total"]]],
-        ),
-    ]
+def _shown(name: str, value: float) -> str:
+    """A headline figure as a risk manager reads it: yuan, a count, or a percentage."""
+    if name.endswith("_minor"):
+        return f"{value / 100:,.2f}"
+    if name.endswith("accounts"):
+        return f"{value:,.0f}"
+    return "n/a" if math.isnan(value) else f"{value:.2%}"

@@ -18,9 +18,10 @@ app.command("schedule")(schedule_command)
 from lendguard.cli.account import account_app  # noqa: E402
 
 app.add_typer(account_app, name="account")
-from lendguard.cli.demo import demo_command  # noqa: E402
+from lendguard.cli.demo import demo_command, simulate_command  # noqa: E402
 
 app.command("demo")(demo_command)
+app.command("simulate")(simulate_command)
 from lendguard.cli.eod import eod_command  # noqa: E402
 
 app.command("eod")(eod_command)

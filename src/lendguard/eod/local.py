@@ -208,7 +208,7 @@ def _pooled(tasks: Iterator[PartitionTask], workers: int) -> Iterator[PartitionR
     """
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
+        workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
     )
     in_flight: set[Future[PartitionResult]] = set()
     try:
@@ -224,7 +224,7 @@ def _pooled(tasks: Iterator[PartitionTask], workers: int) -> Iterator[PartitionR
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Make a worker die with the run (Linux): orphaned pool workers would wait for work forever,
     and a rerun should not race a killed run's last partition.
 

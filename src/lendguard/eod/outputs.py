@@ -32,7 +32,6 @@ import pyarrow.parquet as pq
 
 from lendguard.ledger.events import Event, EventKind
 from lendguard.ledger.state import AccountState
-from lendguard.products.model import Component
 
 SNAPSHOTS = "snapshots"
 CHANGES = "changes"
@@ -101,7 +100,9 @@ parts_per_date_max = 99_999
 
 def snapshot_row(state: AccountState, product_kind: str) -> dict[str, Any]:
     """One account at the end of a business date, as a snapshot row."""
-    balances = {f"{c.value}_minor": state.balance_minor(c) for c in Component}
+    owed = state.balances_minor()
+    balances = {f"{component.value}_minor": amount for component, amount in owed.items()}
+    total_minor = sum(owed.values())
     delinquency = state.delinquency
     return {
         "account_id": state.account_id,
@@ -110,7 +111,7 @@ def snapshot_row(state: AccountState, product_kind: str) -> dict[str, Any]:
         "status": state.status,
         "frozen": state.frozen,
         **balances,
-        "total_minor": state.balance_minor(),
+        "total_minor": total_minor,
         "credit_minor": state.credit_minor,
         "available_minor": state.available_minor(),
         "past_due_days": delinquency.past_due_days,

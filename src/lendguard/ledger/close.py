@@ -46,6 +46,7 @@ def close_day(state: AccountState, rules: ProductRules, day: dt.date) -> list[Ev
             apply(state, event)
             events.append(event)
 
+    today: Clocks | None = None
     if state.status == "open":
         emit(_penalty(state, rules, day))
         emit(_revolving_interest(state, rules, day))
@@ -59,8 +60,11 @@ def close_day(state: AccountState, rules: ProductRules, day: dt.date) -> list[Ev
         emit(_statement_cut(state, rules, day + ONE_DAY))
         for plan_id in list(state.plans):
             emit(_instalment_due(state, rules, plan_id, day + ONE_DAY))
-        emit(_apply_credit(state, rules, day))
-    emit(Event(EventKind.DAY_CLOSED, day, _clocks(state, rules, day)))
+        credit = _apply_credit(state, rules, day)
+        if credit is not None:
+            emit(credit)
+            today = None  # paying overdue items moves the clocks
+    emit(Event(EventKind.DAY_CLOSED, day, _clocks(state, rules, day, today)))
     return events
 
 
@@ -116,6 +120,8 @@ def _penalty(state: AccountState, rules: ProductRules, day: dt.date) -> Event | 
         and (day - item.due_on).days > grace_days
         and item.component in rules.penalty_components
     )
+    if base == 0:
+        return None
     amount = round_minor(Decimal(base) * rules.penalty_daily_rate, rules.product.rounding.penalty)
     if amount == 0:
         return None
@@ -125,6 +131,8 @@ def _penalty(state: AccountState, rules: ProductRules, day: dt.date) -> Event | 
 
 def _revolving_interest(state: AccountState, rules: ProductRules, day: dt.date) -> Event | None:
     base = sum(item.amount_minor for item in state.items.values() if item.revolving)
+    if base == 0:
+        return None
     amount = round_minor(
         Decimal(base) * rules.revolving_daily_rate, rules.product.rounding.interest
     )
@@ -231,13 +239,18 @@ def clocks(state: AccountState, grace_days: int, day: dt.date) -> Clocks:
     return Clocks(past_due_days, max(0, past_due_days - grace_days - paused_days), oldest)
 
 
-def _clocks(state: AccountState, rules: ProductRules, day: dt.date) -> dict[str, int]:
+def _clocks(
+    state: AccountState, rules: ProductRules, day: dt.date, known: Clocks | None
+) -> dict[str, int]:
+    """The clocks the day closes with. ``known`` are the clocks of the delinquency step, still
+    true unless credit was applied since: the later steps (late fee, freeze, billing tomorrow)
+    add nothing due before ``day``, and a write-off leaves the account closed with its clocks."""
     if state.status != "open":
         return {
             "past_due_days": state.delinquency.past_due_days,
             "delinquent_days": state.delinquency.delinquent_days,
         }
-    past_due, delinquent, _ = clocks(state, rules.product.overdue.grace_days, day)
+    past_due, delinquent, _ = known or clocks(state, rules.product.overdue.grace_days, day)
     return {"past_due_days": past_due, "delinquent_days": delinquent}
 
 
@@ -245,20 +258,23 @@ def _classification(
     state: AccountState, rules: ProductRules, day: dt.date, today: Clocks
 ) -> Event | None:
     past_due, delinquent, _ = today
-    status = {
-        "past_due_days": past_due,
-        "delinquent_days": delinquent,
-        "bucket": rules.buckets.bucket_for(delinquent).name,
-        "five_category": classify_five(delinquent, rules.classification).value,
-        "ifrs9_stage": ifrs9_stage(delinquent, rules.stages),
-    }
+    bucket = rules.buckets.bucket_for(delinquent).name
+    five_category = classify_five(delinquent, rules.classification).value
+    stage = ifrs9_stage(delinquent, rules.stages)
     current = state.delinquency
-    if (status["bucket"], status["five_category"], status["ifrs9_stage"]) == (
+    if (bucket, five_category, stage) == (
         current.bucket,
         current.five_category,
         current.ifrs9_stage,
     ):
         return None
+    status = {
+        "past_due_days": past_due,
+        "delinquent_days": delinquent,
+        "bucket": bucket,
+        "five_category": five_category,
+        "ifrs9_stage": stage,
+    }
     return Event(EventKind.DELINQUENCY_CHANGED, day, status)
 
 

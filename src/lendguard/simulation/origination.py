@@ -76,15 +76,25 @@ def scenario_underwriter(scenario: Scenario) -> Underwriter:
     return Underwriter(Parts(**{**parts.__dict__, "config": config, "model": model}))
 
 
-def monthly_quotas(scenario: Scenario) -> list[int]:
-    """Accounts to book in each month of the origination window (remainder to the first)."""
-    months = scenario.run.origination_months
-    share, remainder = divmod(scenario.run.accounts, months)
-    return [share + (1 if index < remainder else 0) for index in range(months)]
+def _split(total: int, parts: int) -> list[int]:
+    """``total`` in ``parts`` near-equal whole shares, the remainder to the first ones."""
+    share, remainder = divmod(total, parts)
+    return [share + (1 if index < remainder else 0) for index in range(parts)]
+
+
+def monthly_quotas(scenario: Scenario, partition: int, partitions: int) -> list[int]:
+    """Accounts one partition books in each month of the origination window."""
+    months = _split(scenario.run.accounts, scenario.run.origination_months)
+    return [_split(quota, partitions)[partition] for quota in months]
 
 
 def intake_month(
-    scenario: Scenario, underwriter: Underwriter, month: int, quota: int, line_limit_minor: int
+    scenario: Scenario,
+    underwriter: Underwriter,
+    month: int,
+    quota: int,
+    line_limit_minor: int,
+    partition: int,
 ) -> MonthIntake:
     """Decide a month's applications and pick its bookings; credit lines are capped at
     ``line_limit_minor`` (the credit-line product's limit)."""
@@ -93,13 +103,13 @@ def intake_month(
         if len(intake.bookings) >= quota:
             break
         needed = quota - len(intake.bookings)
-        applications = month_applications(scenario, month, round_number, needed)
+        applications = month_applications(scenario, month, partition, round_number, needed)
         _decide_into(intake, scenario, underwriter, applications, quota, line_limit_minor)
     return intake
 
 
 def month_applications(
-    scenario: Scenario, month: int, round_number: int, needed: int
+    scenario: Scenario, month: int, partition: int, round_number: int, needed: int
 ) -> list[Application]:
     """Applications spread evenly over the days of ``month`` (1-based), in arrival order."""
     first = add_months(scenario.run.start, month - 1)
@@ -108,13 +118,15 @@ def month_applications(
     applications: list[Application] = []
     for offset in range(days):
         day = first + dt.timedelta(days=offset)
-        seed = _application_seed(scenario.run.seed, month, round_number, offset)
+        seed = _application_seed(scenario.run.seed, month, partition, round_number, offset)
         applications.extend(synthetic_applications(per_day, seed, day))
     return applications
 
 
-def _application_seed(run_seed: int, month: int, round_number: int, day_offset: int) -> int:
-    text = f"{run_seed}:{month}:{round_number}:{day_offset}"
+def _application_seed(
+    run_seed: int, month: int, partition: int, round_number: int, day_offset: int
+) -> int:
+    text = f"{run_seed}:{month}:{partition}:{round_number}:{day_offset}"
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=6).digest(), "big")
 
 

@@ -8,6 +8,8 @@ from any working directory with no ``alembic.ini``.
 from __future__ import annotations
 
 import os
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from lendguard.errors import LendGuardError
 from lendguard.jsontext import dumps, loads
 from lendguard.store.repository import BEGIN_IMMEDIATE_OPTION, Store
+from lendguard.store.schema import metadata
 
 DATABASE_URL_VARIABLE = "LENDGUARD_DB"
 """Environment variable naming the database URL."""
@@ -85,6 +88,49 @@ def _alembic_config(connection: Connection) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY).replace("%", "%%"))
     config.attributes["connection"] = connection
     return config
+
+
+SQLITE_ATTACHED_MAX = 10
+"""SQLite's default limit on attached files (``SQLITE_MAX_ATTACHED``)."""
+
+SHARED_TABLES = frozenset({"products"})
+"""Tables every shard holds the same rows of: merged once (identical rows are skipped)."""
+
+
+def merge_sqlite_shards(target_url: str, shard_paths: Sequence[Path]) -> None:
+    """Copy every row of SQLite shards into the target store, in one transaction, then delete
+    the shards.
+
+    Why: writers in separate processes each keep their own file (no lock waits between them)
+    and one merge at the end costs a bulk copy inside SQLite. Every file carries the same
+    migrations, so tables line up column for column; a row two shards both hold (other than
+    the shared product texts) is refused, and nothing is merged.
+    """
+    target = make_url(target_url)
+    assert target.get_backend_name() == "sqlite" and target.database, target_url
+    assert len(shard_paths) <= SQLITE_ATTACHED_MAX, "SQLite attaches at most ten files"
+    connection = sqlite3.connect(target.database, isolation_level=None)
+    try:
+        connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MILLISECONDS}")
+        for number, path in enumerate(shard_paths):
+            connection.execute(f"ATTACH DATABASE ? AS shard{number}", (str(path),))
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for number in range(len(shard_paths)):
+                for table in metadata.sorted_tables:
+                    verb = "INSERT OR IGNORE" if table.name in SHARED_TABLES else "INSERT"
+                    connection.execute(
+                        f"{verb} INTO main.{table.name} SELECT * FROM shard{number}.{table.name}"
+                    )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    finally:
+        connection.close()
+    for path in shard_paths:
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
