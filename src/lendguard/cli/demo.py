@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from lendguard.cli.errors import bad_input_exits
+from lendguard.simulation import calibration
 from lendguard.simulation.portfolio import headline, load_run
 from lendguard.simulation.report import write_comparison, write_pdf, write_report
 from lendguard.simulation.runner import check_output_folder, partition_days, simulate
@@ -129,8 +131,14 @@ def _run_and_report(scenario: Scenario, out: Path, *, pdf: bool) -> Path:
         write_pdf(run, out / PDF_NAME, title)
     figures = headline(run)
     (out / "headline.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-    _print_headline(
-        scenario, figures, outcome.applications, simulated_s, time.perf_counter() - started
+    checks = calibration.check(run)
+    (out / "calibration.json").write_text(
+        json.dumps([asdict(c) | {"inside": c.inside} for c in checks], indent=2) + "\n"
+    )
+    _print_headline(scenario, figures, outcome.applications)
+    _print_calibration(checks)
+    Console().print(
+        f"simulated in {simulated_s:.1f} s, with reports {time.perf_counter() - started:.1f} s"
     )
     return report
 
@@ -148,13 +156,7 @@ def _scenario_table(scenario: Scenario) -> dict[str, Any]:
     return rows
 
 
-def _print_headline(
-    scenario: Scenario,
-    figures: dict[str, float],
-    applications: int,
-    simulated_s: float,
-    total_s: float,
-) -> None:
+def _print_headline(scenario: Scenario, figures: dict[str, float], applications: int) -> None:
     console = Console()
     table = Table(title=f"{scenario.run.name}: {scenario.run.start} to {scenario.end}")
     table.add_column("figure")
@@ -163,7 +165,18 @@ def _print_headline(
         table.add_row(name.replace("_", " "), _shown(name, value))
     table.add_row("applications decided", f"{applications:,}")
     console.print(table)
-    console.print(f"simulated in {simulated_s:.1f} s, with reports {total_s:.1f} s")
+
+
+def _print_calibration(checks: list[calibration.Check]) -> None:
+    """Each calibrated measure against its target range (docs/simulation.md gives sources)."""
+    table = Table(title="calibration (targets from public figures, docs/simulation.md)")
+    for column in ("measure", "value", "range", ""):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for item in checks:
+        verdict = "inside" if item.inside else "OUTSIDE"
+        shown = _shown(item.measure, item.value)
+        table.add_row(item.measure, shown, f"{item.low:.2%} - {item.high:.2%}", verdict)
+    Console().print(table)
 
 
 def _shown(name: str, value: float) -> str:

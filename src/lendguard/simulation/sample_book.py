@@ -1,10 +1,11 @@
-"""A small seeded sample book pushed through the real ledger, then summarised (``lendguard demo``).
+"""A small seeded sample book pushed through the real ledger by scripted borrowers.
 
-Why: to watch the whole servicing cycle (purchases, instalments, draws, repayments, delinquency,
-charge-off, recovery) on real numbers in seconds, and to have a load every ledger change must
-survive with a balanced journal. Everything follows from ``--seed`` through one ``random.Random``
-and business dates from 2026-01-01: the same seed gives the same book and the same summary; only
-the elapsed time differs.
+Why: to exercise the whole servicing cycle (purchases, instalments, draws, repayments, delinquency,
+charge-off, recovery) on real numbers in seconds, as a load every ledger change must survive with a
+balanced journal, and as the book of the close-of-business tests and benchmark. The demo's book
+simulator (:mod:`.runner`) models borrowers instead; this one scripts them. Everything follows from
+the seed through one ``random.Random`` and business dates from 2026-01-01: the same seed gives
+the same book.
 
 Each simulated borrower draws a behaviour: pays in full, pays the minimum, pays late, or stops
 paying on some date. An account keeps an agenda of dated actions; before each action the
@@ -18,37 +19,24 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import random
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from lendguard.dates.months import add_months
-from lendguard.delinquency.buckets import BucketScheme
-from lendguard.delinquency.classification import FiveCategory
 from lendguard.ledger.book import Book
 from lendguard.ledger.calendar_rules import ONE_DAY, due_date_for_cut
-from lendguard.ledger.journal import receivable
 from lendguard.ledger.state import AccountState
-from lendguard.money import format_minor, parse_minor
+from lendguard.money import parse_minor
 from lendguard.products.loader import ProductFile
 from lendguard.products.model import Component, Product
 
 START = dt.date(2026, 1, 1)
-"""First business date of every demo book."""
+"""First business date of every sample book."""
 
 PRODUCT_FILES = ("huabei-standard.toml", "jiebei-standard.toml")
 """The sample products shipped in ``lendguard/data/products``: a credit line and a cash loan."""
-
-DATABASE_NAME = "lendguard.sqlite"
-
-accounts_max = 10_000
-"""A demo, not a benchmark: more accounts than this belong in the batch tools."""
-
-months_max = 36
-"""Three years covers every plan term of the sample products and a full charge-off cycle."""
 
 CREDIT_LINE_SHARE = 0.6
 BEHAVIOUR_WEIGHTS = {"full": 50, "minimum": 20, "late": 20, "stop": 10}
@@ -393,15 +381,6 @@ def load_products(book: Book) -> list[ProductFile]:
     return products
 
 
-def fresh_database(out: Path) -> str:
-    """URL of a new, empty SQLite file in ``out`` (an earlier demo's file is deleted first)."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = (out / DATABASE_NAME).resolve()
-    for suffix in ("", "-wal", "-shm"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
-    return f"sqlite:///{path}"
-
-
 def simulate(
     book: Book,
     accounts: int,
@@ -422,101 +401,3 @@ def simulate(
             borrowers.append(simulate_account(book, rng, number, products, months))
         on_account_done()
     return borrowers
-
-
-def summarise(book: Book, borrowers: list[Borrower], currency: str) -> dict[str, Any]:
-    """What the book looks like at the end of the run; amounts as decimal strings."""
-    states = [book.state(borrower.account_id) for borrower in borrowers]
-    assert all(state.currency == currency for state in states), "the demo book is single-currency"
-    live = [state for state in states if state.status != "written_off"]
-    return {
-        "accounts_by_product": _by_product(states),
-        "borrowers_by_behaviour": dict(
-            Counter(borrower.behaviour for borrower in borrowers).most_common()
-        ),
-        "balances": _balances(states, currency),
-        "buckets": _buckets(live, currency),
-        "five_category": _five_category(live),
-        "ifrs9_stages": {
-            str(stage): sum(state.delinquency.ifrs9_stage == stage for state in live)
-            for stage in (1, 2, 3)
-        },
-        "written_off": {
-            "accounts": len(states) - len(live),
-            "amount": format_minor(sum(state.written_off_minor for state in states), currency),
-        },
-        "recoveries": {
-            "accounts": sum(state.recovered_minor > 0 for state in states),
-            "amount": format_minor(sum(state.recovered_minor for state in states), currency),
-        },
-        "trial_balance": _trial_balance(book, states, currency),
-        "events": sum(state.sequence for state in states),
-        "requests": sum(borrower.requests for borrower in borrowers),
-    }
-
-
-def _by_product(states: list[AccountState]) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for state in states:
-        row = counts.setdefault(state.product_id, {"accounts": 0, "open": 0, "written_off": 0})
-        row["accounts"] += 1
-        row["written_off" if state.status == "written_off" else "open"] += 1
-    return counts
-
-
-def _balances(states: list[AccountState], currency: str) -> dict[str, str]:
-    totals = {
-        component.value: sum(state.balance_minor(component) for state in states)
-        for component in Component
-    }
-    totals["total"] = sum(state.balance_minor() for state in states)
-    totals["customer_credit"] = sum(state.credit_minor for state in states)
-    return {name: format_minor(amount, currency) for name, amount in totals.items()}
-
-
-def _buckets(live: list[AccountState], currency: str) -> dict[str, dict[str, Any]]:
-    """Accounts and balance per bucket, M0 to M7+ in order (written-off accounts excluded)."""
-    rows = {bucket.name: [0, 0] for bucket in BucketScheme.default().buckets}
-    for state in live:
-        row = rows.setdefault(state.delinquency.bucket, [0, 0])
-        row[0] += 1
-        row[1] += state.balance_minor()
-    return {
-        name: {"accounts": count, "balance": format_minor(balance, currency)}
-        for name, (count, balance) in rows.items()
-    }
-
-
-def _five_category(live: list[AccountState]) -> dict[str, dict[str, Any]]:
-    counts = Counter(state.delinquency.five_category for state in live)
-    return {
-        category.value: {"label_zh": category.label_zh, "accounts": counts[category.value]}
-        for category in FiveCategory
-    }
-
-
-def _trial_balance(book: Book, states: list[AccountState], currency: str) -> dict[str, Any]:
-    """Net per ledger account and the journal total, checked (always on) two ways.
-
-    The journal must sum to zero, and each receivable in it must equal what the account states
-    say is owed: the journal and the states are built separately, so they audit each other.
-    """
-    totals = book.store.journal_total_by_currency()
-    if any(total != 0 for total in totals.values()):
-        raise AssertionError(f"the demo journal does not balance: {totals}")
-    lines = {
-        account: amount
-        for (account, line_currency), amount in sorted(book.store.trial_balance().items())
-        if line_currency == currency
-    }
-    for component in Component:
-        owed_minor = sum(state.balance_minor(component) for state in states)
-        if lines.get(receivable(component), 0) != owed_minor:
-            raise AssertionError(
-                f"journal {receivable(component)} differs from states' "
-                f"{component.value} owed {owed_minor}"
-            )
-    return {
-        "accounts": {account: format_minor(amount, currency) for account, amount in lines.items()},
-        "total": format_minor(sum(totals.values()), currency),
-    }
