@@ -370,13 +370,19 @@ def draw(context: Context, borrower: Borrower, day: dt.date, detail: dict[str, A
 def pay_instalment(
     context: Context, borrower: Borrower, day: dt.date, detail: dict[str, Any]
 ) -> None:
-    """Pay (or not) what is billed on the loan; after the last instalment, maybe draw again."""
+    """Pay (or not) what is billed on the loan. After the last instalment a borrower still
+    behind faces the same decision again a month later (no new bill will prompt it); one who
+    is clear may draw again."""
     state = context.book.state(borrower.account_id)
     if state.status != "open":
         return
     owed_minor = billed_minor(state)
     _decide_payment(context, borrower, state, day, detail["due_on"], owed_minor, owed_minor, False)
-    if detail["last"] and borrower.rng.random() < context.scenario.spending.redraw_chance:
+    if not detail["last"]:
+        return
+    if billed_minor(context.book.state(borrower.account_id)) > 0:
+        context.calendar.add(day + dt.timedelta(days=30), "pay_instalment", borrower, **detail)
+    elif borrower.rng.random() < context.scenario.spending.redraw_chance:
         context.calendar.add(day + dt.timedelta(days=borrower.rng.randint(5, 60)), "draw", borrower)
 
 
