@@ -35,6 +35,9 @@ def test_demo_writes_store_snapshots_and_reports_and_prints_the_path_last(
     html = (out / "report.html").read_text()
     assert html.count("<svg") >= 8 and "Vintage" in html and "Roll" in html
     assert "<script" not in html
+    assert "Calibration against public figures" in html
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert {row["measure"] for row in calibration} >= {"past_due_30_plus", "m1_to_m2_roll"}
     assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
     assert len(list((out / "snapshots").glob("business_date=*"))) == 120
     assert not list(out.glob("*.partition-*"))  # shards merged and removed

@@ -126,15 +126,14 @@ def _run_and_report(scenario: Scenario, out: Path, *, pdf: bool) -> Path:
     simulated_s = time.perf_counter() - started
     run = load_run(out)
     title = f"LendGuard book simulation: {scenario.run.name}"
-    report = write_report(run, out / "report.html", title, _scenario_table(scenario))
+    checks = calibration.check(run)
+    rows = [asdict(check) | {"inside": check.inside} for check in checks]
+    report = write_report(run, out / "report.html", title, _scenario_table(scenario), rows)
     if pdf:
         write_pdf(run, out / PDF_NAME, title)
     figures = headline(run)
     (out / "headline.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-    checks = calibration.check(run)
-    (out / "calibration.json").write_text(
-        json.dumps([asdict(c) | {"inside": c.inside} for c in checks], indent=2) + "\n"
-    )
+    (out / "calibration.json").write_text(json.dumps(rows, indent=2) + "\n")
     _print_headline(scenario, figures, outcome.applications)
     _print_calibration(checks)
     Console().print(

@@ -137,8 +137,21 @@ class _Chart:
 # --- public -------------------------------------------------------------------------------------
 
 
-def write_report(run: Run, out_path: Path, title: str, scenario: Mapping[str, Any]) -> Path:
-    """Write the run's report as one self-contained HTML file at ``out_path`` and return it."""
+CALIBRATION_TITLE = "Calibration against public figures"
+
+
+def write_report(
+    run: Run,
+    out_path: Path,
+    title: str,
+    scenario: Mapping[str, Any],
+    calibration: Sequence[Mapping[str, Any]] = (),
+) -> Path:
+    """Write the run's report as one self-contained HTML file at ``out_path`` and return it.
+
+    ``calibration`` rows (``measure``, ``value``, ``low``, ``high``, ``inside``, ``source``), when
+    given, add a section before the scenario parameters: is this book realistic?
+    """
     metrics = _metrics(run)
     sections = [_section(SECTION_TITLES[0], _headline_table(metrics.headline))]
     for section_title in SECTION_TITLES[1:-1]:
@@ -146,6 +159,8 @@ def write_report(run: Run, out_path: Path, title: str, scenario: Mapping[str, An
         body = "\n".join(_chart_html(chart, metrics) for chart in charts)
         body += "\n" + _SECTION_TABLES[section_title](metrics)
         sections.append(_section(section_title, body))
+    if calibration:
+        sections.append(_section(CALIBRATION_TITLE, _calibration_table(calibration)))
     sections.append(_section(SECTION_TITLES[-1], _scenario_table(scenario)))
     return _write_html(out_path, title, sections)
 
@@ -275,6 +290,20 @@ def _yuan(amount_minor: int) -> str:
 
 def _percent(value: float) -> str:
     return "—" if np.isnan(value) else f"{value * 100:.2f}%"
+
+
+def _calibration_table(checks: Sequence[Mapping[str, Any]]) -> str:
+    rows = [
+        {
+            "measure": row["measure"],
+            "value": _percent(row["value"]),
+            "target": f"{_percent(row['low'])} to {_percent(row['high'])}",
+            "": "inside" if row["inside"] else "OUTSIDE",
+            "source": row["source"],
+        }
+        for row in checks
+    ]
+    return _table(rows)
 
 
 def _scenario_table(scenario: Mapping[str, Any]) -> str:
