@@ -222,3 +222,14 @@ def test_auditor_delinquency_agrees_with_what_borrowers_did(run: Outcome) -> Non
     finally:
         book.store.close()
     assert clean > len(run.borrowers) // 2
+
+
+def test_hooks_are_neutral_by_default_and_take_effect_when_set(run: Outcome) -> None:
+    borrower = run.borrowers[0]
+    calm = small_scenario()
+    assert calm.hooks.restructuring_acceptance == 0
+    assert not any(borrower.accepts_restructuring(calm) for _ in range(100))
+    data = calm.model_dump()
+    data["hooks"]["restructuring_acceptance"] = 1.0
+    keen = type(calm).model_validate(data)
+    assert all(borrower.accepts_restructuring(keen) for _ in range(100))

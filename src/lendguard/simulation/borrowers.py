@@ -85,6 +85,12 @@ class Borrower:
         return self.rng.random() < self.willingness * decay
 
 
+    def accepts_restructuring(self, scenario: Scenario) -> bool:
+        """Whether the borrower takes a restructuring offer: the hook the restructuring module
+        calls. Neutral until that module lands (``hooks.restructuring_acceptance`` is 0)."""
+        return self.rng.random() < scenario.hooks.restructuring_acceptance
+
+
 def new_borrower(
     scenario: Scenario,
     account_id: str,
