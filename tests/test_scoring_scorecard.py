@@ -14,7 +14,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from lendguard.errors import MissingFeatureError, ModelFileError, UnseenCategoryError
+from lendguard.errors import (
+    MissingFeatureError,
+    ModelFileError,
+    ScoringDataError,
+    UnseenCategoryError,
+)
 from lendguard.scoring.metrics import auc
 from lendguard.scoring.scorecard import Scaling, Scorecard, round_points
 from scoring_helpers import german_credit
@@ -178,6 +183,22 @@ def test_missing_columns_and_unseen_categories_at_scoring_time(fitted, split) ->
     baseline = fitted.credit_score(test_x.head(3))
     current = fitted.points_[categorical][fitted._bin_indices(test_x.head(3))[categorical]]
     assert np.array_equal(lenient.credit_score(strange), baseline - current + riskiest)
+
+
+def test_scoring_a_mapping_of_columns_equals_scoring_the_table(fitted, split) -> None:
+    _, test_x, _, _ = split
+    columns = {name: test_x[name].to_numpy() for name in test_x.columns}
+    assert np.array_equal(fitted.credit_score(columns), fitted.credit_score(test_x))
+    one_row = {name: values[:1] for name, values in columns.items()}
+    assert np.array_equal(fitted.credit_score(one_row), fitted.credit_score(test_x.head(1)))
+    missing = {k: v for k, v in columns.items() if k != fitted.features_[0]}
+    with pytest.raises(MissingFeatureError, match=fitted.features_[0]):
+        fitted.credit_score(missing)
+    ragged = {**columns, fitted.features_[0]: columns[fitted.features_[0]][:2]}
+    with pytest.raises(ScoringDataError, match="one length"):
+        fitted.credit_score(ragged)
+    with pytest.raises(ScoringDataError, match="no rows"):
+        fitted.credit_score({name: values[:0] for name, values in columns.items()})
 
 
 def test_estimator_contract(fitted, split) -> None:

@@ -8,7 +8,7 @@ wrong model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,7 +67,26 @@ def feature_frame(X: Any) -> pd.DataFrame:  # noqa: N803
 
 def require_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """Return ``frame`` restricted to ``names`` in order, or name every column that is missing."""
-    missing = [name for name in names if name not in frame.columns]
+    _check_present(names, frame.columns)
+    return frame.loc[:, list(names)]
+
+
+def require_feature_arrays(
+    columns: Mapping[str, Any], names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The named columns of a mapping as 1-D arrays of one length, or a clear refusal: the same
+    checks as :func:`feature_frame` and :func:`require_columns`, without building a table."""
+    _check_present(names, columns)
+    arrays = {name: np.asarray(columns[name]) for name in names}
+    lengths = {array.shape for array in arrays.values()}
+    if len(lengths) != 1 or len(next(iter(lengths))) != 1:
+        raise ScoringDataError(f"feature columns must be 1-D and of one length, got {lengths}")
+    if next(iter(lengths))[0] == 0:
+        raise ScoringDataError("the feature table has no rows")
+    return arrays
+
+
+def _check_present(names: Sequence[str], present: Any) -> None:
+    missing = [name for name in names if name not in present]
     if missing:
         raise MissingFeatureError(f"the data lacks model features: {', '.join(missing)}")
-    return frame.loc[:, list(names)]

@@ -32,6 +32,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from lendguard.errors import ModelFileError, ScoringDataError
 from lendguard.scoring.binning import UNSEEN_CATEGORY_POLICIES, Bin, FeatureBinning, WoEBinner
-from lendguard.scoring.data import binary_target, feature_frame, require_columns
+from lendguard.scoring.data import (
+    binary_target,
+    feature_frame,
+    require_columns,
+    require_feature_arrays,
+)
 from lendguard.scoring.selection import FeatureSelector
 
 BASE_ROW = "(base)"
@@ -199,11 +205,17 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         return Scaling(self.base_score, self.base_odds, self.points_to_double_odds)
 
     def _bin_indices(self, X: Any) -> dict[str, np.ndarray]:  # noqa: N803
+        """Each feature's bin per row. ``X`` is a table, or a mapping of feature name to column
+        array (no DataFrame is built: a single score costs less than building one)."""
         check_is_fitted(self, "points_")
-        frame = require_columns(feature_frame(X), self.features_)
+        if isinstance(X, Mapping):
+            columns = require_feature_arrays(X, self.features_)
+        else:
+            frame = require_columns(feature_frame(X), self.features_)
+            columns = {feature: frame[feature].to_numpy() for feature in self.features_}
         return {
             feature: self.binner_.binnings_[feature].bin_indices(
-                frame[feature].to_numpy(), unseen_category=self.unseen_category
+                columns[feature], unseen_category=self.unseen_category
             )
             for feature in self.features_
         }

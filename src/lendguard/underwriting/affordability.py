@@ -376,11 +376,11 @@ def _bool_column(frame: pd.DataFrame, name: str) -> np.ndarray:
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame.columns:
         raise AffordabilityInputError(f"{name}: column missing from the application frame")
-    return frame[name].to_numpy()
+    return np.asarray(frame[name])
 
 
 def _first_id(frame: pd.DataFrame, mask: np.ndarray) -> str:
     row = int(np.flatnonzero(mask)[0])
     if "application_id" in frame.columns:
-        return f"application {frame['application_id'].iloc[row]}"
+        return f"application {np.asarray(frame['application_id'])[row]}"
     return f"row {row}"

@@ -455,9 +455,16 @@ def application_frame(applications: Sequence[Application]) -> pd.DataFrame:
     """The intake columns for a batch, one row per application in order; no personal data."""
     if not applications:
         return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in INTAKE_COLUMNS.items()})
+    return pd.DataFrame(application_columns(applications), copy=False)
+
+
+def application_columns(applications: Sequence[Application]) -> dict[str, np.ndarray]:
+    """The intake columns as arrays (what :func:`application_frame` holds), for a non-empty
+    batch: the decision path builds its table from arrays, not a DataFrame."""
+    assert applications, "an empty batch has no intake columns to build"
     columns = list(zip(*map(_intake_row, applications), strict=True))
     applied, born = np.array(columns[13], np.int64), np.array(columns[14], np.int64)
-    frame = {
+    return {
         "application_id": np.array(columns[0], object),
         "applicant_id": np.array(columns[1], object),
         "applied_on": np.array(columns[2], object),
@@ -474,7 +481,6 @@ def application_frame(applications: Sequence[Application]) -> pd.DataFrame:
         "monthly_obligations_minor": np.array(columns[11], np.int64),
         "dependants": np.array(columns[12], np.int64),
     }
-    return pd.DataFrame(frame)
 
 
 # --- Batch rows ---------------------------------------------------------------------------------

@@ -143,14 +143,19 @@ def consent_columns(
     applications: Sequence[Application], policy: ConsentPolicy | None = None
 ) -> pd.DataFrame:
     """``consent_<source>`` for each source: true when a valid consent exists at ``applied_on``."""
+    return pd.DataFrame(consent_arrays(applications, policy), copy=False)
+
+
+def consent_arrays(
+    applications: Sequence[Application], policy: ConsentPolicy | None = None
+) -> dict[str, np.ndarray]:
+    """The columns of :func:`consent_columns` as arrays, for the decision path's table."""
     policy = policy or default_consent_policy()
     valid = [_valid_sources(application, policy) for application in applications]
-    return pd.DataFrame(
-        {
-            column: np.array([source in sources for sources in valid], dtype=bool)
-            for source, column in CONSENT_COLUMNS.items()
-        }
-    )
+    return {
+        column: np.array([source in sources for sources in valid], dtype=bool)
+        for source, column in CONSENT_COLUMNS.items()
+    }
 
 
 def _chosen(

@@ -17,6 +17,7 @@ The decision rule, in order of precedence:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -30,13 +31,24 @@ import pandas as pd
 from lendguard.money import parse_minor
 from lendguard.products.loader import ProductFile
 from lendguard.scoring.registry import SavedModel
-from lendguard.underwriting.affordability import AffordabilityConfig, assess
-from lendguard.underwriting.application import Application, ApplicationError, application_frame
+from lendguard.underwriting.affordability import AffordabilityConfig, affordability_columns
+from lendguard.underwriting.application import (
+    Application,
+    ApplicationError,
+    application_columns,
+    application_frame,
+)
 from lendguard.underwriting.config import Grade, UnderwritingConfig
-from lendguard.underwriting.consent import consent_columns
+from lendguard.underwriting.consent import consent_arrays
 from lendguard.underwriting.policy import RuleSet, evaluate, reason_text
 from lendguard.underwriting.pricing import Quote, quote
-from lendguard.underwriting.sources import FailurePolicy, Source, SourceRequest, fetch_sources
+from lendguard.underwriting.sources import (
+    FailurePolicy,
+    Source,
+    SourceRequest,
+    fetch_source_columns,
+)
+from lendguard.underwriting.table import ColumnTable
 
 CONSENT_COLUMNS = (
     "consent_bureau",
@@ -143,13 +155,13 @@ class Underwriter:
         self.check_products(applications)
         assert self.parts.model is not None, "deciding needs an application score model"
         timings: dict[str, float] = {}
-        frame = self.features(applications, timings)
+        frame = self._table(applications, timings)
         started = time.perf_counter()
         outputs = self._outputs(frame)
         timings["decide"] = time.perf_counter() - started
         rows = max(len(applications), 1)
         return DecisionBatch(
-            frame=frame,
+            inputs=frame,
             outputs=outputs,
             timings_ms={step: seconds * 1000 / rows for step, seconds in timings.items()},
         )
@@ -158,37 +170,47 @@ class Underwriter:
         self, applications: Sequence[Application], timings: dict[str, float] | None = None
     ) -> pd.DataFrame:
         """The application table every rule reads: intake, consent, sources, affordability."""
+        if not applications:
+            return application_frame(applications)
+        return self._table(applications, timings).to_frame()
+
+    def _table(
+        self, applications: Sequence[Application], timings: dict[str, float] | None = None
+    ) -> ColumnTable:
+        """:meth:`features` as arrays (:mod:`.table`): the decision path's own table."""
         clock = _StepClock(timings if timings is not None else {})
         with clock("intake"):
-            frame = application_frame(applications)
-            frame = pd.concat([frame, consent_columns(applications)], axis=1)
-            self._product_columns(frame)
+            columns = application_columns(applications)
+            columns |= consent_arrays(applications)
+            columns |= self._product_columns(columns)
         with clock("sources"):
             requests = [_source_request(application) for application in applications]
-            consent = {column: frame[column].to_numpy() for column in CONSENT_COLUMNS}
-            answers = fetch_sources(
+            consent = {column: columns[column] for column in CONSENT_COLUMNS}
+            columns |= fetch_source_columns(
                 requests, consent, self.parts.sources, self.parts.failure_policy
             )
-            frame = pd.concat([frame, answers.set_index(frame.index)], axis=1)
+            table = ColumnTable(columns)
         with clock("affordability"):
-            frame = assess(frame, self.parts.affordability, self._instalment_factors(frame))
-        return frame
+            factors = self._instalment_factors(table)
+            added = affordability_columns(table, self.parts.affordability, factors)
+            table = table.with_columns(added)
+        return table
 
-    def _product_columns(self, frame: pd.DataFrame) -> None:
+    def _product_columns(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each row's product limits and whether it offers the requested term."""
         facts = self._product_facts
-        product_ids = frame["product_id"].to_numpy()
-        terms = frame["requested_term_months"].to_numpy()
-        frame["product_amount_max_minor"] = np.array(
-            [facts[p][0] for p in product_ids], dtype=np.int64
-        )
-        frame["product_draw_min_minor"] = np.array(
-            [facts[p][1] for p in product_ids], dtype=np.int64
-        )
+        product_ids = columns["product_id"]
+        terms = columns["requested_term_months"]
         offered = np.array([int(t) in facts[p][2] for p, t in zip(product_ids, terms, strict=True)])
-        frame["term_offered"] = offered.astype(bool)
         longest = np.array([facts[p][3] for p in product_ids], dtype=np.int64)
-        frame["pricing_term_months"] = np.where(offered, terms, longest)
+        return {
+            "product_amount_max_minor": np.array(
+                [facts[p][0] for p in product_ids], dtype=np.int64
+            ),
+            "product_draw_min_minor": np.array([facts[p][1] for p in product_ids], dtype=np.int64),
+            "term_offered": offered.astype(bool),
+            "pricing_term_months": np.where(offered, terms, longest),
+        }
 
     def check_products(self, applications: Sequence[Application]) -> None:
         """Refuse applications for products this engine does not underwrite."""
@@ -198,7 +220,7 @@ class Underwriter:
                 f"no underwriting configured for product(s): {', '.join(unknown)}"
             )
 
-    def _instalment_factors(self, frame: pd.DataFrame) -> np.ndarray:
+    def _instalment_factors(self, frame: ColumnTable) -> np.ndarray:
         """Payment per unit lent at the highest grade rate: affordability errs on the safe side.
 
         Priced once per distinct (product, term, application date), not once per row.
@@ -206,9 +228,9 @@ class Underwriter:
         highest_rate = max(self.parts.config.grade, key=lambda grade: grade.daily_rate)
         codes, uniques = _factorize(
             zip(
-                frame["product_id"].to_numpy(),
-                frame["pricing_term_months"].to_numpy(),
-                frame["applied_on"].to_numpy(),
+                frame["product_id"],
+                frame["pricing_term_months"],
+                frame["applied_on"],
                 strict=True,
             )
         )
@@ -233,39 +255,39 @@ class Underwriter:
             self.parts.config.amount_minor(pricing.reference_principal),
         )
 
-    def _outputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _outputs(self, frame: ColumnTable) -> pd.DataFrame:
         """The decision columns: decision, limit, grade, score, price, route and reason codes."""
         config = self.parts.config
         challenger = _routed_to_challenger(frame["application_id"], config)
         policy_outcome, policy_reasons = self._policy(frame, challenger)
         model = self.parts.model
         assert model is not None
-        score = np.asarray(model.model.credit_score(frame[self._features]))
+        score = np.asarray(model.model.credit_score({name: frame[name] for name in self._features}))
         grade_index = _grade_index(score, config)
         limit_minor = self._limits(frame, grade_index)
-        too_small = limit_minor < frame["product_draw_min_minor"].to_numpy()
+        too_small = limit_minor < frame["product_draw_min_minor"]
         decline = (policy_outcome == "decline") | (score < config.score.decline_below) | too_small
         refer = ~decline & ((policy_outcome == "refer") | (score < config.score.refer_below))
         decision = np.where(decline, "decline", np.where(refer, "refer", "approve"))
         grades = [config.grade[index] for index in grade_index]
-        outputs = pd.DataFrame(
-            {
-                "application_id": frame["application_id"].to_numpy(),
-                "decision": decision,
-                "limit_minor": np.where(decision == "approve", limit_minor, 0),
-                "proposed_limit_minor": limit_minor,
-                "grade": [grade.name for grade in grades],
-                "score": np.round(score, 2),
-                "route": np.where(challenger, "challenger", "champion"),
-            }
-        )
-        self._price(frame, outputs, grades)
+        outputs = {
+            "application_id": frame["application_id"],
+            "decision": decision,
+            "limit_minor": np.where(decision == "approve", limit_minor, 0),
+            "proposed_limit_minor": limit_minor,
+            "grade": [grade.name for grade in grades],
+            "score": np.round(score, 2),
+            "route": np.where(challenger, "challenger", "champion"),
+        }
+        outputs |= self._price(frame, decision, grades)
         outputs["reason_codes"] = _reason_codes(
             policy_reasons, score, too_small, decision, challenger, limit_minor, frame, config
         )
-        return outputs
+        return pd.DataFrame(outputs)
 
-    def _price(self, frame: pd.DataFrame, outputs: pd.DataFrame, grades: list[Grade]) -> None:
+    def _price(
+        self, frame: ColumnTable, decision: np.ndarray, grades: list[Grade]
+    ) -> dict[str, np.ndarray]:
         """The grade's daily rate and its APR, quoted once per distinct price, for every row.
 
         A referral gets the price it would have if a reviewer approves; a decline gets none.
@@ -273,23 +295,25 @@ class Underwriter:
         rates = [grade.daily_rate_percent for grade in grades]
         codes, uniques = _factorize(
             zip(
-                frame["product_id"].to_numpy(),
+                frame["product_id"],
                 rates,
-                frame["pricing_term_months"].to_numpy(),
-                frame["applied_on"].to_numpy(),
+                frame["pricing_term_months"],
+                frame["applied_on"],
                 strict=True,
             )
         )
         quotes = [self._quote(p, rate, term, on) for p, rate, term, on in uniques]
-        priced = outputs["decision"].to_numpy() != "decline"
-        outputs["daily_rate"] = np.where(priced, rates, None)
-        outputs["apr"] = np.where(priced, [quotes[code].apr_percent for code in codes], None)
-        outputs["apr_convention"] = np.where(
-            priced, [quotes[code].apr.convention for code in codes], None
-        )
+        priced = decision != "decline"
+        return {
+            "daily_rate": np.where(priced, rates, None),
+            "apr": np.where(priced, [quotes[code].apr_percent for code in codes], None),
+            "apr_convention": np.where(
+                priced, [quotes[code].apr.convention for code in codes], None
+            ),
+        }
 
     def _policy(
-        self, frame: pd.DataFrame, challenger: np.ndarray
+        self, frame: ColumnTable, challenger: np.ndarray
     ) -> tuple[np.ndarray, list[list[str]]]:
         outcome = np.full(len(frame), "pass", dtype=object)
         reasons: list[list[str]] = [[] for _ in range(len(frame))]
@@ -300,20 +324,20 @@ class Underwriter:
             if not mask.any():
                 continue
             rows = np.flatnonzero(mask)
-            part = frame if len(rows) == len(frame) else frame.iloc[rows]
+            part = frame if len(rows) == len(frame) else frame.take(rows)
             part_outcome, part_reasons = evaluate(part, ruleset)
             outcome[rows] = part_outcome
             for row, row_reasons in zip(rows, part_reasons, strict=True):
                 reasons[row] = list(row_reasons)
         return outcome, reasons
 
-    def _limits(self, frame: pd.DataFrame, grade_index: np.ndarray) -> np.ndarray:
+    def _limits(self, frame: ColumnTable, grade_index: np.ndarray) -> np.ndarray:
         grade_limits = np.array(self.parts.config.grade_limits_minor(), dtype=np.int64)
         limit = np.minimum.reduce(
             [
-                frame["affordable_limit_minor"].to_numpy(dtype=np.int64),
+                frame["affordable_limit_minor"].astype(np.int64, copy=False),
                 grade_limits[grade_index],
-                frame["product_amount_max_minor"].to_numpy(dtype=np.int64),
+                frame["product_amount_max_minor"].astype(np.int64, copy=False),
             ]
         )
         return np.maximum(limit // WHOLE_UNIT_MINOR * WHOLE_UNIT_MINOR, 0)
@@ -369,11 +393,11 @@ def _reason_codes(
     decision: np.ndarray,
     challenger: np.ndarray,
     limit_minor: np.ndarray,
-    frame: pd.DataFrame,
+    frame: ColumnTable,
     config: UnderwritingConfig,
 ) -> list[list[str]]:
     """Each row's codes: the policy's, then the score band's, the limit's and the route's."""
-    reduced = (decision == "approve") & (limit_minor < frame["requested_amount_minor"].to_numpy())
+    reduced = (decision == "approve") & (limit_minor < frame["requested_amount_minor"])
     low = score < config.score.decline_below
     review = ~low & (score < config.score.refer_below)
     extra = [
@@ -394,15 +418,21 @@ def _reason_codes(
 class DecisionBatch:
     """A decided batch: the input table, the decision columns, and per-row step timings."""
 
-    frame: pd.DataFrame
+    inputs: ColumnTable
     outputs: pd.DataFrame
     timings_ms: dict[str, float]
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """The input table as a DataFrame, built on first use (a single decision never needs
+        it)."""
+        return self.inputs.to_frame()
 
     def decisions(self) -> list[Decision]:
         """One :class:`Decision` per row, with its inputs (for the audit record)."""
         outputs = {name: self.outputs[name].tolist() for name in self.outputs.columns}
-        columns = [str(name) for name in self.frame.columns]
-        values = self.frame.to_numpy(dtype=object)
+        columns = [str(name) for name in self.inputs.columns]
+        values = list(zip(*(self.inputs[name].tolist() for name in columns), strict=True))
         return [
             Decision(
                 application_id=str(outputs["application_id"][row]),
@@ -431,12 +461,6 @@ class DecisionBatch:
         )
         inputs = self.frame.drop(columns=["application_id"]).add_prefix("input_")
         return pd.concat([outputs, inputs.set_index(outputs.index)], axis=1)
-
-
-def _row_inputs(frame: pd.DataFrame, row: int) -> dict[str, Any]:
-    """One row of the table as JSON-safe values (the table holds no plaintext personal data)."""
-    values = frame.iloc[row].to_dict()
-    return {str(key): _plain(value) for key, value in values.items()}
 
 
 def _plain(value: Any) -> Any:

@@ -328,7 +328,7 @@ class _ColumnCache:
     def __call__(self, column: str) -> np.ndarray:
         values = self._values.get(column)
         if values is None:
-            values = self._frame[column].to_numpy()
+            values = np.asarray(self._frame[column])
             self._values[column] = values
         return values
 

@@ -205,7 +205,20 @@ def fetch_sources(
     policy: FailurePolicy,
     clock: Callable[[], float] = time.perf_counter,
 ) -> pd.DataFrame:
-    """All source columns for a batch, one row per request, in order (a fresh RangeIndex).
+    """All source columns for a batch, one row per request, in order (a fresh RangeIndex);
+    :func:`fetch_source_columns` as a DataFrame."""
+    columns = fetch_source_columns(requests, consent, sources, policy, clock)
+    return pd.DataFrame(columns, copy=False)  # no copy: ten times faster on a large batch
+
+
+def fetch_source_columns(
+    requests: Sequence[SourceRequest],
+    consent: Mapping[str, np.ndarray],
+    sources: Mapping[str, Source],
+    policy: FailurePolicy,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, np.ndarray]:
+    """All source columns for a batch as arrays, one row per request, in order.
 
     ``consent`` holds ``consent_<source>`` bool arrays; only rows with consent are asked. Adds per
     source ``<source>_status`` (ok, no_record, no_consent, timeout, error), ``<source>_latency_ms``
@@ -226,7 +239,7 @@ def fetch_sources(
         columns.update(_spread(name, part, asked, len(requests)))
     columns.update(_failure_columns(columns, policy, len(requests)))
     assert list(columns) == source_frame_columns(), "columns in contract order"
-    return pd.DataFrame(columns, copy=False)  # no copy: ten times faster on a large batch
+    return columns
 
 
 def _check_setup(
