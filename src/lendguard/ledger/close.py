@@ -39,10 +39,6 @@ from lendguard.products.model import Component, ProductKind
 def close_day(state: AccountState, rules: ProductRules, day: dt.date) -> list[Event]:
     """Decide and apply the events of closing ``day``; ``state`` must be closed through day-1."""
     assert day == state.closed_through + ONE_DAY, (day, state.closed_through)
-    if quiet_day(state, rules, day):
-        event = Event(EventKind.DAY_CLOSED, day, {"past_due_days": 0, "delinquent_days": 0})
-        apply(state, event)
-        return [event]
     events: list[Event] = []
 
     def emit(event: Event | None) -> None:
@@ -70,44 +66,6 @@ def close_day(state: AccountState, rules: ProductRules, day: dt.date) -> list[Ev
             today = None  # paying overdue items moves the clocks
     emit(Event(EventKind.DAY_CLOSED, day, _clocks(state, rules, day, today)))
     return events
-
-
-def quiet_day(state: AccountState, rules: ProductRules, day: dt.date) -> bool:
-    """Whether closing ``day`` brings nothing but the day-closed marker, told in one pass.
-
-    Most account-days are quiet (a current account between its bill dates), and asking each step
-    costs several passes over the account. Quiet means every step would decline: nothing owed
-    before ``day`` (no penalty, both clocks at zero), no revolving principal (no interest), no
-    statement due today, the account current and not waiting to be unfrozen, no freeze or
-    write-off at zero days, no statement cut or instalment due tomorrow, and no credit to apply.
-    ``tests/test_ledger_quiet_days.py`` holds the two paths equal on random books.
-    """
-    overdue = rules.product.overdue
-    if (
-        state.status != "open"
-        or state.credit_minor
-        or (state.frozen and overdue.unfreeze_on_cure)
-        or overdue.freeze_after_days <= 0
-        or overdue.write_off_after_days <= 0
-    ):
-        return False
-    delinquency = state.delinquency
-    current = (delinquency.bucket, delinquency.five_category, delinquency.ifrs9_stage)
-    if current != rules.current_status:
-        return False
-    for item in state.items.values():
-        if item.revolving or (item.due_on is not None and item.due_on < day):
-            return False
-    tomorrow = day + ONE_DAY
-    if any(s.due_on == day and not s.due_passed for s in state.statements.values()):
-        return False
-    if state.statement_day is not None and is_statement_day(tomorrow, state.statement_day):
-        return False
-    for plan in state.plans.values():
-        period = plan.next_period()
-        if period is not None and period.due_on == tomorrow:
-            return False
-    return True
 
 
 def close_through(state: AccountState, rules: ProductRules, through: dt.date) -> list[Event]:

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from lendguard.delinquency.buckets import BucketScheme
-from lendguard.delinquency.classification import (
-    ClassificationThresholds,
-    Ifrs9Thresholds,
-    classify_five,
-    ifrs9_stage,
-)
+from lendguard.delinquency.classification import ClassificationThresholds, Ifrs9Thresholds
 from lendguard.money import parse_minor
 from lendguard.products.loader import ProductFile, loan_rate
 from lendguard.products.model import Component, Product
@@ -34,15 +29,6 @@ class ProductRules:
     penalty_components: frozenset[Component]
     revolving_daily_rate: Decimal
     late_fee_minor: int
-
-    @cached_property
-    def current_status(self) -> tuple[str, str, int]:
-        """Bucket, five-category class and IFRS 9 stage of an account with no delinquent days."""
-        return (
-            self.buckets.bucket_for(0).name,
-            classify_five(0, self.classification).value,
-            ifrs9_stage(0, self.stages),
-        )
 
 
 def penalty_terms(product: Product) -> tuple[Decimal, frozenset[Component]]:
