@@ -55,20 +55,7 @@ from lendguard.simulation.portfolio import (
     write_off_rate_annualised,
     write_offs_by_month,
 )
-
-DECISION_SCHEMA = pa.schema(
-    [
-        ("application_id", pa.string()),
-        ("applied_on", pa.date32()),
-        ("product_kind", pa.string()),
-        ("decision", pa.string()),
-        ("final", pa.string()),
-        ("score", pa.float64()),
-        ("grade", pa.string()),
-        ("limit_minor", pa.int64()),
-        ("account_id", pa.string()),
-    ]
-)
+from lendguard.simulation.runner import DECISION_SCHEMA
 
 JAN_05, JAN_31 = dt.date(2026, 1, 5), dt.date(2026, 1, 31)
 FEB_10, FEB_15, FEB_28 = dt.date(2026, 2, 10), dt.date(2026, 2, 15), dt.date(2026, 2, 28)

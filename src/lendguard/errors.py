@@ -5,6 +5,13 @@ exit 2, and the service (later) can answer problem+json. Broken invariants are n
 plain ``AssertionError`` and crash, because they mean a bug, not bad input.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class LendGuardError(Exception):
     """Base class: an input or a request the platform refuses. Nothing was written."""
@@ -121,3 +128,13 @@ class ModelIntegrityError(ModelFileError):
     """A saved model whose bytes no longer match the digests recorded when it was saved."""
 
     code = "model_tampered"
+
+
+def validation_problems(exc: ValidationError, limit: int = 5) -> str:
+    """The first ``limit`` problems of a pydantic validation as ``field.path: message``, one
+    wording for every configuration and input file LendGuard reads."""
+    parts = []
+    for error in exc.errors(include_url=False)[:limit]:
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from lendguard.errors import ProductConfigError, UnknownProductError
+from lendguard.errors import ProductConfigError, UnknownProductError, validation_problems
 from lendguard.money import parse_minor
 from lendguard.plans.apr import check_apr_cap, schedule_apr
 from lendguard.plans.instalment import build_instalment_plan
@@ -85,12 +85,7 @@ def load_product_text(text: str, origin: str = "<text>") -> ProductFile:
 
 def _describe(exc: ValidationError) -> str:
     """The first few validation problems as ``field.path: message``."""
-    parts = []
-    for error in exc.errors()[:5]:
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
+    return validation_problems(exc)
 
 
 def _check_amounts(product: Product, origin: str) -> None:

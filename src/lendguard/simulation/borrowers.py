@@ -84,7 +84,6 @@ class Borrower:
         decay = (1 - scenario.repayment.willingness_decay) ** self.missed_months
         return self.rng.random() < self.willingness * decay
 
-
     def accepts_restructuring(self, scenario: Scenario) -> bool:
         """Whether the borrower takes a restructuring offer: the hook the restructuring module
         calls. Neutral until that module lands (``hooks.restructuring_acceptance`` is 0)."""

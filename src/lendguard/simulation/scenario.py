@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from lendguard.dates.months import add_months
-from lendguard.errors import LendGuardError
+from lendguard.errors import LendGuardError, validation_problems
 
 Source = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -237,11 +237,7 @@ def _validated(data: dict[str, Any], origin: str) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ScenarioError(f"{origin}: {problems}") from None
+        raise ScenarioError(f"{origin}: {validation_problems(exc)}") from None
     _check_consistency(scenario, origin)
     return scenario
 

@@ -40,7 +40,7 @@ from pydantic import (
 )
 
 from lendguard import limits
-from lendguard.errors import LendGuardError
+from lendguard.errors import LendGuardError, validation_problems
 
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "data" / "affordability.toml"
 
@@ -202,11 +202,7 @@ def load_affordability_config(path: Path | str = DEFAULT_CONFIG_PATH) -> Afforda
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:5]:
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
+    return validation_problems(exc)
 
 
 def instalment_minor(principal_minor: np.ndarray, instalment_factor: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from lendguard.errors import LendGuardError
+from lendguard.errors import LendGuardError, validation_problems
 from lendguard.money import parse_minor
 
 Source = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
@@ -106,11 +106,7 @@ def load_config(path: Path | None = None) -> UnderwritingConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UnderwritingConfigError(f"{origin}: not valid TOML: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise UnderwritingConfigError(f"{origin}: {problems}") from None
+        raise UnderwritingConfigError(f"{origin}: {validation_problems(exc)}") from None
     _check_consistency(config, origin)
     return config
 

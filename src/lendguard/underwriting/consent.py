@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from lendguard.errors import LendGuardError
+from lendguard.errors import LendGuardError, validation_problems
 from lendguard.underwriting.application import (
     DATA,
     Application,
@@ -99,11 +99,7 @@ def load_consent_policy(path: Path | str | None = None) -> ConsentPolicy:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConsentConfigError(f"{origin}: cannot read: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        )
-        raise ConsentConfigError(f"{origin}: {problems}") from None
+        raise ConsentConfigError(f"{origin}: {validation_problems(exc)}") from None
     missing = [str(source) for source in ConsentSource if source not in policy.sources]
     if missing:
         raise ConsentConfigError(f"{origin}: sources missing: {', '.join(missing)}")

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from lendguard.errors import validation_problems
 from lendguard.underwriting.sources_reports import SOURCE_NAMES, SourceConfigError
 
 Source = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
@@ -205,9 +206,4 @@ def _validate(model: type[ModelT], data: dict[str, Any], origin: str) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: "
-            f"{error['msg'].removeprefix('Value error, ')}"
-            for error in exc.errors()[:5]
-        )
-        raise SourceConfigError(f"{origin}: {problems}") from None
+        raise SourceConfigError(f"{origin}: {validation_problems(exc)}") from None

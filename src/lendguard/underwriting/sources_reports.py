@@ -22,7 +22,7 @@ from typing import ClassVar, Literal, get_args
 import numpy as np
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from lendguard.errors import LendGuardError
+from lendguard.errors import LendGuardError, validation_problems
 
 SourceName = Literal["bureau", "multi_lending", "platform", "blocklist"]
 SOURCE_NAMES: tuple[SourceName, ...] = get_args(SourceName)
@@ -262,11 +262,7 @@ def report_from_json(name: str, body: bytes | str) -> Report:
     try:
         return adapter.validate_json(body)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
-            for error in exc.errors()[:3]
-        )
-        raise SourceDataError(f"{name} report: {problems}") from None
+        raise SourceDataError(f"{name} report: {validation_problems(exc, 3)}") from None
 
 
 def report_to_json(name: str, report: Report) -> bytes:
