@@ -15,18 +15,17 @@ the same bytes.
 
 from __future__ import annotations
 
-import html
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from lendguard import html_report as page
 from lendguard.errors import ScoringDataError
+from lendguard.html_report import format_number
 from lendguard.scoring import metrics
 
 curve_points_max = 500
@@ -38,23 +37,8 @@ label_chars_max = 32
 histogram_bins = 30
 """Bars per class in the score distribution chart."""
 
-_SVG_SETTINGS = {"svg.fonttype": "path", "svg.image_inline": True}
-_SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 _BAD_COLOR = "#c0392b"
 _GOOD_COLOR = "#2e86c1"
-_STYLE = """
-body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { border-bottom: 2px solid #444; padding-bottom: .3em; }
-h2 { margin-top: 2em; border-bottom: 1px solid #bbb; }
-table { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
-th { background: #f2f2f2; }
-td.text { text-align: left; }
-.status-stable { background: #e3f4e1; }
-.status-watch { background: #fff3cd; }
-.status-shift { background: #f8d7da; }
-svg { max-width: 100%; height: auto; }
-"""
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,21 +77,21 @@ def report_html(data: ReportData) -> str:
     """The report as one HTML string: header, then each section in a fixed order."""
     _check_holdout(data)
     sections = [
-        _section("Summary metrics", _metrics_table(data.metrics)),
-        _section("Characteristics: weight of evidence", _binning_sections(data.binning_tables)),
-        _section("ROC curve", _roc_chart(data)),
-        _section("KS curve", _ks_chart(data)),
-        _section("Score distribution", _distribution_chart(data)),
-        _section("Calibration", _calibration_section(data)),
-        _section("Lift by decile", _table(metrics.lift_table(data.y_true, data.y_score))),
+        page.section("Summary metrics", _metrics_table(data.metrics)),
+        page.section("Characteristics: weight of evidence", _binning_sections(data.binning_tables)),
+        page.section("ROC curve", _roc_chart(data)),
+        page.section("KS curve", _ks_chart(data)),
+        page.section("Score distribution", _distribution_chart(data)),
+        page.section("Calibration", _calibration_section(data)),
+        page.section("Lift by decile", page.table(metrics.lift_table(data.y_true, data.y_score))),
     ]
     if data.points_table is not None:
-        sections.append(_section("Points table", _table(data.points_table)))
+        sections.append(page.section("Points table", page.table(data.points_table)))
     if data.drift is not None:
-        sections.append(_section("Drift", _drift_section(data.drift)))
+        sections.append(page.section("Drift", _drift_section(data.drift)))
     if data.notes:
-        items = "".join(f"<li>{_text(note)}</li>" for note in data.notes)
-        sections.append(_section("Notes", f"<ul>{items}</ul>"))
+        items = "".join(f"<li>{page.text(note)}</li>" for note in data.notes)
+        sections.append(page.section("Notes", f"<ul>{items}</ul>"))
     return _document(data, sections)
 
 
@@ -132,7 +116,7 @@ def _check_holdout(data: ReportData) -> None:
 
 
 def _document(data: ReportData, sections: Iterable[str]) -> str:
-    header = _table(
+    header = page.table(
         [
             {
                 "model kind": data.model_kind,
@@ -144,13 +128,9 @@ def _document(data: ReportData, sections: Iterable[str]) -> str:
     )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_text(data.title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-        f"<h1>{_text(data.title)}</h1>\n{header}\n{''.join(sections)}</body>\n</html>\n"
+        f"<title>{page.text(data.title)}</title>\n<style>{page.STYLE}</style>\n</head>\n<body>\n"
+        f"<h1>{page.text(data.title)}</h1>\n{header}\n{''.join(sections)}</body>\n</html>\n"
     )
-
-
-def _section(title: str, body: str) -> str:
-    return f"<section>\n<h2>{_text(title)}</h2>\n{body}\n</section>\n"
 
 
 def _metrics_table(samples: Mapping[str, Mapping[str, Any]]) -> str:
@@ -160,7 +140,7 @@ def _metrics_table(samples: Mapping[str, Mapping[str, Any]]) -> str:
         {"metric": name, **{sample: values.get(name) for sample, values in samples.items()}}
         for name in names
     ]
-    return _table(rows)
+    return page.table(rows)
 
 
 def _binning_sections(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
@@ -169,7 +149,7 @@ def _binning_sections(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     parts = []
     for feature, rows in tables.items():
         chart = _woe_chart(feature, rows)
-        parts.append(f"<h3>{_text(feature)}</h3>\n{chart}\n{_table(rows)}")
+        parts.append(f"<h3>{page.text(feature)}</h3>\n{chart}\n{page.table(rows)}")
     return "\n".join(parts)
 
 
@@ -194,14 +174,14 @@ def _drift_section(drift: Mapping[str, Any]) -> str:
     overall = drift.get("status")
     counts = f"{drift.get('train_count')} train rows, {drift.get('scoring_count')} scoring rows"
     return (
-        f'<p class="{_status_class(overall)}">Overall status: <b>{_text(overall)}</b> '
-        f"({_text(counts)})</p>\n{_table(rows, status_column='status')}"
+        f'<p class="{page.status_class(overall)}">Overall status: <b>{page.text(overall)}</b> '
+        f"({page.text(counts)})</p>\n{page.table(rows, status_column='status')}"
     )
 
 
 def _calibration_section(data: ReportData) -> str:
     table = metrics.calibration_table(data.y_true, data.probability)
-    summary = _table(
+    summary = page.table(
         [
             {
                 "expected calibration error": metrics.expected_calibration_error(
@@ -211,65 +191,13 @@ def _calibration_section(data: ReportData) -> str:
             }
         ]
     )
-    return f"{_calibration_chart(table)}\n{summary}\n{_table(table)}"
+    return f"{_calibration_chart(table)}\n{summary}\n{page.table(table)}"
 
 
 # --- tables -------------------------------------------------------------------------------------
 
 
-def _table(rows: Sequence[Mapping[str, Any]], status_column: str | None = None) -> str:
-    """An HTML table whose columns are the rows' keys in order of first appearance."""
-    if not rows:
-        return "<p>No rows.</p>"
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    head = "".join(f"<th>{_text(column)}</th>" for column in columns)
-    body = []
-    for row in rows:
-        row_class = _status_class(row.get(status_column)) if status_column else ""
-        cells = "".join(_cell(row.get(column)) for column in columns)
-        body.append(f'<tr class="{row_class}">{cells}</tr>' if row_class else f"<tr>{cells}</tr>")
-    return f"<table>\n<tr>{head}</tr>\n" + "\n".join(body) + "\n</table>"
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        text = "—" if value is None else str(value)
-        return f'<td class="text">{_text(text)}</td>'
-    if isinstance(value, int | np.integer):
-        return f"<td>{int(value)}</td>"
-    if isinstance(value, float | np.floating):
-        if np.isnan(value):  # e.g. the bad rate of a bin no training row fell in
-            return '<td class="text">—</td>'
-        return f"<td>{format_number(float(value))}</td>"
-    return f'<td class="text">{_text(str(value))}</td>'
-
-
-def format_number(value: float) -> str:
-    """How a report shows a float: four decimals, or four significant digits when tiny or huge."""
-    if value == 0 or 1e-3 <= abs(value) < 1e9:
-        return f"{value:.4f}"
-    return f"{value:.4g}"
-
-
-def _status_class(status: Any) -> str:
-    """A CSS class only for the known statuses, so data never reaches an attribute unchecked."""
-    return f"status-{status}" if status in ("stable", "watch", "shift") else ""
-
-
-def _text(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
 # --- charts -------------------------------------------------------------------------------------
-
-
-def _svg(figure: Figure, name: str) -> str:
-    """The figure as an inline ``<svg>`` element, without the XML prolog and DOCTYPE URL."""
-    buffer = io.StringIO()
-    with matplotlib.rc_context({**_SVG_SETTINGS, "svg.hashsalt": f"lendguard-{name}"}):
-        figure.savefig(buffer, format="svg", metadata=_SVG_METADATA)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
 
 
 def _figure() -> tuple[Figure, Any]:
@@ -289,7 +217,7 @@ def _woe_chart(feature: str, rows: Sequence[Mapping[str, Any]]) -> str:
     axes.invert_yaxis()
     axes.axvline(0.0, color="#444", linewidth=0.8)
     axes.set_xlabel("WoE = ln(bad share / good share); positive = riskier")
-    return _svg(figure, f"woe-{feature}")
+    return page.svg(figure, f"woe-{feature}")
 
 
 def _roc_chart(data: ReportData) -> str:
@@ -301,7 +229,7 @@ def _roc_chart(data: ReportData) -> str:
     axes.set_xlabel("share of goods flagged (false positive rate)")
     axes.set_ylabel("share of bads flagged (true positive rate)")
     axes.set_title(f"AUC {format_number(metrics.auc(data.y_true, data.y_score))}")
-    return _svg(figure, "roc")
+    return page.svg(figure, "roc")
 
 
 def _ks_chart(data: ReportData) -> str:
@@ -322,7 +250,7 @@ def _ks_chart(data: ReportData) -> str:
     axes.set_ylabel("cumulative share")
     axes.set_title(f"KS {format_number(float(abs(bad_share[peak] - good_share[peak])))}")
     axes.legend(loc="lower right")
-    return _svg(figure, "ks")
+    return page.svg(figure, "ks")
 
 
 def _distribution_chart(data: ReportData) -> str:
@@ -338,7 +266,7 @@ def _distribution_chart(data: ReportData) -> str:
     axes.set_xlabel("credit score" if data.score_values is not None else "risk score")
     axes.set_ylabel("density")
     axes.legend()
-    return _svg(figure, "distribution")
+    return page.svg(figure, "distribution")
 
 
 def _calibration_chart(table: Sequence[Mapping[str, Any]]) -> str:
@@ -352,7 +280,7 @@ def _calibration_chart(table: Sequence[Mapping[str, Any]]) -> str:
     axes.set_ylim(0, top)
     axes.set_xlabel("mean predicted probability of bad")
     axes.set_ylabel("observed bad rate")
-    return _svg(figure, "calibration")
+    return page.svg(figure, "calibration")
 
 
 def _thinned(size: int) -> np.ndarray:

@@ -32,8 +32,8 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
+from lendguard import html_report as page
 from lendguard.money import exponent, format_minor
-from lendguard.scoring.report import _STYLE, _section, _svg, _table, _text
 from lendguard.simulation import portfolio
 from lendguard.simulation.portfolio import Run
 
@@ -153,15 +153,15 @@ def write_report(
     given, add a section before the scenario parameters: is this book realistic?
     """
     metrics = _metrics(run)
-    sections = [_section(SECTION_TITLES[0], _headline_table(metrics.headline))]
+    sections = [page.section(SECTION_TITLES[0], _headline_table(metrics.headline))]
     for section_title in SECTION_TITLES[1:-1]:
         charts = [chart for chart in _CHARTS if chart.section == section_title]
         body = "\n".join(_chart_html(chart, metrics) for chart in charts)
         body += "\n" + _SECTION_TABLES[section_title](metrics)
-        sections.append(_section(section_title, body))
+        sections.append(page.section(section_title, body))
     if calibration:
-        sections.append(_section(CALIBRATION_TITLE, _calibration_table(calibration)))
-    sections.append(_section(SECTION_TITLES[-1], _scenario_table(scenario)))
+        sections.append(page.section(CALIBRATION_TITLE, _calibration_table(calibration)))
+    sections.append(page.section(SECTION_TITLES[-1], _scenario_table(scenario)))
     return _write_html(out_path, title, sections)
 
 
@@ -198,14 +198,14 @@ def write_comparison(runs: Mapping[str, Run], out_path: Path, title: str) -> Pat
     if len(runs) < 2:
         raise ValueError(f"a comparison needs two or more runs, got {len(runs)}")
     metrics = {name: _metrics(run) for name, run in runs.items()}
-    sections = [_section(COMPARISON_TITLES[0], _comparison_table(metrics))]
+    sections = [page.section(COMPARISON_TITLES[0], _comparison_table(metrics))]
     for section_title, (frame_of, column, scale, ylabel, caption) in zip(
         COMPARISON_TITLES[1:], _OVERLAYS, strict=True
     ):
         series = {name: _series(frame_of(m), column, scale) for name, m in metrics.items()}
         figure = _overlay_chart(series, ylabel, money=column.endswith("_minor"))
         chart = _render(figure, f"compare-{column}") if figure is not None else "<p>No data.</p>"
-        sections.append(_section(section_title, f"{chart}\n{_caption(caption)}"))
+        sections.append(page.section(section_title, f"{chart}\n{_caption(caption)}"))
     return _write_html(out_path, title, sections)
 
 
@@ -215,8 +215,8 @@ def write_comparison(runs: Mapping[str, Run], out_path: Path, title: str) -> Pat
 def _write_html(out_path: Path, title: str, sections: Sequence[str]) -> Path:
     document = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_text(title)}</title>\n<style>{_STYLE}{_CAPTION_STYLE}</style>\n</head>\n"
-        f"<body>\n<h1>{_text(title)}</h1>\n{''.join(sections)}</body>\n</html>\n"
+        f"<title>{page.text(title)}</title>\n<style>{page.STYLE}{_CAPTION_STYLE}</style>\n</head>\n"
+        f"<body>\n<h1>{page.text(title)}</h1>\n{''.join(sections)}</body>\n</html>\n"
     )
     path = Path(out_path)
     path.write_text(document, encoding="utf-8")
@@ -231,13 +231,13 @@ def _chart_html(chart: _Chart, metrics: _Metrics) -> str:
 
 def _render(figure: Figure, name: str) -> str:
     """The figure as inline SVG; the figure is cleared so its artists are freed at once."""
-    svg = _svg(figure, name)
+    svg = page.svg(figure, name)
     figure.clear()
     return svg
 
 
 def _caption(text: str) -> str:
-    return f'<p class="caption">How computed: {_text(text)}</p>'
+    return f'<p class="caption">How computed: {page.text(text)}</p>'
 
 
 def _headline_table(headline: Mapping[str, float]) -> str:
@@ -245,7 +245,7 @@ def _headline_table(headline: Mapping[str, float]) -> str:
         {"figure": label, "value": _headline_value(key, headline[key]), "scope": scope}
         for key, (label, scope) in HEADLINE_LABELS.items()
     ]
-    return _table(rows)
+    return page.table(rows)
 
 
 def _comparison_table(metrics: Mapping[str, _Metrics]) -> str:
@@ -260,7 +260,7 @@ def _comparison_table(metrics: Mapping[str, _Metrics]) -> str:
             delta = metrics[name].headline[key] - metrics[base].headline[key]
             row[f"{name} − {base}"] = _headline_delta(key, delta)
         rows.append(row)
-    return _table(rows)
+    return page.table(rows)
 
 
 def _headline_value(key: str, value: float) -> str:
@@ -303,13 +303,13 @@ def _calibration_table(checks: Sequence[Mapping[str, Any]]) -> str:
         }
         for row in checks
     ]
-    return _table(rows)
+    return page.table(rows)
 
 
 def _scenario_table(scenario: Mapping[str, Any]) -> str:
     """One row per parameter; nested mappings flattened to dotted names, lists as JSON."""
     rows = [{"parameter": name, "value": value} for name, value in _flatten(scenario)]
-    return _table(rows) if rows else "<p>No parameters given.</p>"
+    return page.table(rows) if rows else "<p>No parameters given.</p>"
 
 
 def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -345,7 +345,7 @@ def _book_table(metrics: _Metrics) -> str:
     for column in portfolio.BALANCE_COLUMNS:
         label = column.removesuffix("_minor").replace("_", " ") + " (yuan)"
         formats[label] = lambda row, column=column: _yuan(int(row[column]))
-    return _table(_month_rows(metrics.book, formats))
+    return page.table(_month_rows(metrics.book, formats))
 
 
 def _bucket_table(metrics: _Metrics) -> str:
@@ -363,7 +363,7 @@ def _bucket_table(metrics: _Metrics) -> str:
         }
         for month in shares.index
     ]
-    return _table(rows)
+    return page.table(rows)
 
 
 def _rates_table(metrics: _Metrics) -> str:
@@ -373,7 +373,7 @@ def _rates_table(metrics: _Metrics) -> str:
     for days in portfolio.PAST_DUE_THRESHOLDS_DAYS:
         formats[f"{days}+ (yuan)"] = lambda row, d=days: _yuan(int(row[f"past_due_{d}_minor"]))
         formats[f"{days}+ rate"] = lambda row, d=days: _percent(row[f"rate_{d}_plus"])
-    return _table(_month_rows(metrics.rates, formats))
+    return page.table(_month_rows(metrics.rates, formats))
 
 
 def _write_off_table(metrics: _Metrics) -> str:
@@ -385,7 +385,7 @@ def _write_off_table(metrics: _Metrics) -> str:
         "annualised rate": lambda row: _percent(row["write_off_rate_annualised"]),
     }
     whole = _percent(metrics.headline["write_off_rate_annualised"])
-    return f"<p>Whole run, annualised: <b>{_text(whole)}</b></p>\n" + _table(
+    return f"<p>Whole run, annualised: <b>{page.text(whole)}</b></p>\n" + page.table(
         _month_rows(metrics.write_offs, formats)
     )
 
@@ -399,7 +399,7 @@ def _vintage_table(metrics: _Metrics) -> str:
         }
         for cohort, curve in metrics.vintage.iterrows()
     ]
-    return _table(rows)
+    return page.table(rows)
 
 
 def _matrix_rows(matrix: pd.DataFrame) -> list[dict[str, Any]]:
@@ -419,11 +419,11 @@ def _roll_tables(metrics: _Metrics) -> str:
     }
     return (
         "<h3>Share of balance</h3>\n"
-        + _table(_matrix_rows(metrics.rolls.balance))
+        + page.table(_matrix_rows(metrics.rolls.balance))
         + "\n<h3>Share of accounts</h3>\n"
-        + _table(_matrix_rows(metrics.rolls.count))
+        + page.table(_matrix_rows(metrics.rolls.count))
         + "\n<h3>M1 -> M2 by month</h3>\n"
-        + _table(_month_rows(by_month, formats))
+        + page.table(_month_rows(by_month, formats))
     )
 
 
@@ -434,7 +434,7 @@ def _flow_table(metrics: _Metrics) -> str:
         "M1 at end (yuan)": lambda row: _yuan(int(row["m1_balance_minor"])),
         "flow rate": lambda row: _percent(row["flow_rate"]),
     }
-    return _table(_month_rows(metrics.flow, formats))
+    return page.table(_month_rows(metrics.flow, formats))
 
 
 def _fpd_table(metrics: _Metrics) -> str:
@@ -448,7 +448,7 @@ def _fpd_table(metrics: _Metrics) -> str:
         for cohort, row in metrics.fpd.iterrows()
     ]
     whole = _percent(metrics.headline["fpd30"])
-    return f"<p>Whole run: <b>{_text(whole)}</b></p>\n" + _table(rows)
+    return f"<p>Whole run: <b>{page.text(whole)}</b></p>\n" + page.table(rows)
 
 
 def _approval_table(metrics: _Metrics) -> str:
@@ -461,7 +461,7 @@ def _approval_table(metrics: _Metrics) -> str:
         "approved (final)": lambda row: int(row["approved"]),
         "final approval rate": lambda row: _percent(row["final_approval_rate"]),
     }
-    return _table(_month_rows(metrics.approvals, formats))
+    return page.table(_month_rows(metrics.approvals, formats))
 
 
 def _score_table(metrics: _Metrics) -> str:
@@ -475,7 +475,7 @@ def _score_table(metrics: _Metrics) -> str:
         }
         for _, row in metrics.scores.iterrows()
     ]
-    return f"{note}\n{_table(rows)}"
+    return f"{note}\n{page.table(rows)}"
 
 
 _SECTION_TABLES: dict[str, Callable[[_Metrics], str]] = {
