@@ -136,6 +136,9 @@ def _run_and_report(scenario: Scenario, out: Path, *, pdf: bool) -> Path:
     (out / "calibration.json").write_text(json.dumps(rows, indent=2) + "\n")
     _print_headline(scenario, figures, outcome.applications)
     _print_calibration(checks)
+    if outcome.refused:
+        refused = ", ".join(f"{what} x{count}" for what, count in outcome.refused.most_common())
+        Console().print(f"requests the ledger refused (counted, not retried): {refused}")
     Console().print(
         f"simulated in {simulated_s:.1f} s, with reports {time.perf_counter() - started:.1f} s"
     )

@@ -11,8 +11,9 @@ Each business date of the run, in order:
 4. the day's account snapshot is written in the layout of ``lendguard eod``
    (``OUT/snapshots/business_date=D/part-00000.parquet``, :mod:`lendguard.eod.outputs`).
 
-At the end ``OUT/decisions.parquet`` holds every decided application. The store keeps events,
-journal, requests and monthly state snapshots (``OUT/lendguard.sqlite``).
+The book runs as :data:`PARTITIONS` partitions on worker processes, each with its own SQLite
+file, merged at the end. ``OUT/decisions.parquet`` holds every decided application; the store
+(``OUT/lendguard.sqlite``) keeps events, journal, requests and month-end state snapshots.
 """
 
 from __future__ import annotations
@@ -170,7 +171,8 @@ def simulate(
 
     The book is split into :data:`PARTITIONS` partitions whatever the number of ``workers``
     (default: one per core, at most one per partition), so the same seed gives the same book on
-    any machine. Partitions share the SQLite store (WAL: their group commits take turns).
+    any machine. Each partition writes a SQLite file of its own (no lock waits between
+    processes); the files are merged into ``lendguard.sqlite`` in one transaction at the end.
     """
     check_output_folder(out)
     clear_outputs(out)
