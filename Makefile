@@ -38,6 +38,7 @@ bench: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/scoring_bench.py --repeats 3
 	$(BIN)/python benchmarks/underwriting_bench.py
 	$(BIN)/python benchmarks/service_bench.py
+	$(BIN)/python benchmarks/simulation_bench.py
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .hypothesis
