@@ -122,9 +122,10 @@ def open_account(context: Context, borrower: Borrower, day: dt.date, limit_minor
         credit_limit_minor=limit_minor,
     )
     if product.credit_line is not None:
+        assert due_day is not None
         _plan_month(context, borrower, day)
         first_cut = next_cut_after(day, product.credit_line.statement_day)
-        _plan_bill(context, borrower, first_cut, due_day or 1)
+        _plan_bill(context, borrower, first_cut, due_day)
     else:
         context.calendar.add(day, "draw", borrower)
 
