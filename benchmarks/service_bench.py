@@ -43,19 +43,17 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, func, make_url, select
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.run import postgres_schema
 from lendguard.ledger.book import Book
 from lendguard.service.pii import new_key_entry
 from lendguard.service.security import ApiKeyStore
 from lendguard.store import open_store, schema
 
 PRODUCT = Path(__file__).resolve().parents[1] / "products" / "jiebei-standard.toml"
-POSTGRES_URL = os.environ.get(
-    "LENDGUARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 HOST = "127.0.0.1"
 OPENED_ON = dt.date(2026, 1, 31)
 REPAID_ON = dt.date(2026, 2, 28)
@@ -113,17 +111,8 @@ def database(store: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="lendguard-service-bench-") as folder:
             yield f"sqlite:///{Path(folder) / 'bench.sqlite'}"
         return
-    name = f"bench_{uuid.uuid4().hex}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {name}")
-    try:
-        url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={name}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 def seed(url: str, accounts: list[str]) -> str:
