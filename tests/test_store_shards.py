@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lendguard.ledger.book import Book
-from lendguard.simulation.runner import load_products
+from lendguard.simulation.products import register_sample_products
 from lendguard.store import open_store
 from lendguard.store.database import merge_sqlite_shards
 
@@ -19,7 +19,7 @@ OPENED_ON = dt.date(2026, 1, 5)
 def _shard(path: Path, account_ids: list[str]) -> Path:
     book = Book(open_store(f"sqlite:///{path}"))
     try:
-        line = load_products(book)["credit-line"]
+        line = register_sample_products(book)["credit-line"]
         for account_id in account_ids:
             book.open_account(
                 account_id, line.product_id, OPENED_ON, request_id=f"{account_id}-open", due_day=10

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from lendguard.dates.months import add_months
+from lendguard.products.model import ProductKind
 from lendguard.simulation.scenario import Scenario
 from lendguard.underwriting.application import Application
 from lendguard.underwriting.engine import Parts, Underwriter
@@ -36,8 +37,8 @@ APPLICATIONS_PER_BOOKING = 6
 ROUNDS_MAX = 20
 """Rounds of applications one month may take to fill its quota before giving up."""
 
-CREDIT_LINE = "credit-line"
-CASH_LOAN = "cash-loan"
+CREDIT_LINE = ProductKind.CREDIT_LINE.value
+CASH_LOAN = ProductKind.CASH_LOAN.value
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +38,19 @@ from lendguard.eod.outputs import SNAPSHOT_SCHEMA, SNAPSHOTS, part_path, snapsho
 from lendguard.ledger.book import Book
 from lendguard.ledger.calendar_rules import ONE_DAY
 from lendguard.money import parse_minor
-from lendguard.products.loader import ProductFile
 from lendguard.simulation.actions import ACTIONS, Calendar, Context, open_account
 from lendguard.simulation.borrowers import Borrower, new_borrower
 from lendguard.simulation.origination import (
-    CASH_LOAN,
     CREDIT_LINE,
     Booking,
     intake_month,
     monthly_quotas,
     scenario_underwriter,
 )
+from lendguard.simulation.products import register_sample_products
 from lendguard.simulation.scenario import Scenario, ScenarioError
 from lendguard.store import open_store
 from lendguard.store.database import merge_sqlite_shards
-
-PRODUCT_FILES = {CREDIT_LINE: "huabei-standard.toml", CASH_LOAN: "jiebei-standard.toml"}
-"""The sample products shipped in ``lendguard/data/products``, by kind."""
 
 DATABASE_NAME = "lendguard.sqlite"
 DECISIONS_NAME = "decisions.parquet"
@@ -151,7 +146,8 @@ def _prepare_store(url: str) -> dict[str, str]:
     """Migrate a store and register the sample products in it; their ids by kind."""
     book = Book(open_store(url))
     try:
-        return {kind: file.product_id for kind, file in load_products(book).items()}
+        products = register_sample_products(book)
+        return {kind: file.product_id for kind, file in products.items()}
     finally:
         book.store.close()
 
@@ -294,16 +290,6 @@ def _run(task: PartitionTask, book: Book, progress: Progress) -> PartitionOutcom
         day += ONE_DAY
     _link_accounts(decisions, borrowers)
     return PartitionOutcome(borrowers, decisions, context.refused, timings)
-
-
-def load_products(book: Book) -> dict[str, ProductFile]:
-    """Register the packaged sample products, by kind."""
-    folder = resources.files("lendguard") / "data" / "products"
-    products = {}
-    for kind, name in PRODUCT_FILES.items():
-        with resources.as_file(folder / name) as path:
-            products[kind] = book.register_product(str(path))
-    return products
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -21,7 +21,6 @@ import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from lendguard.dates.months import add_months
@@ -31,12 +30,10 @@ from lendguard.ledger.state import AccountState
 from lendguard.money import parse_minor
 from lendguard.products.loader import ProductFile
 from lendguard.products.model import Component, Product
+from lendguard.simulation.products import register_sample_products
 
 START = dt.date(2026, 1, 1)
 """First business date of every sample book."""
-
-PRODUCT_FILES = ("huabei-standard.toml", "jiebei-standard.toml")
-"""The sample products shipped in ``lendguard/data/products``: a credit line and a cash loan."""
 
 CREDIT_LINE_SHARE = 0.6
 BEHAVIOUR_WEIGHTS = {"full": 50, "minimum": 20, "late": 20, "stop": 10}
@@ -371,16 +368,6 @@ def simulate_account(
 # --- the whole book ---------------------------------------------------------------------------
 
 
-def load_products(book: Book) -> list[ProductFile]:
-    """Register the packaged sample products: the credit line first, then the cash loan."""
-    folder = resources.files("lendguard") / "data" / "products"
-    products = []
-    for name in PRODUCT_FILES:
-        with resources.as_file(folder / name) as path:
-            products.append(book.register_product(str(path)))
-    return products
-
-
 def simulate(
     book: Book,
     accounts: int,
@@ -394,7 +381,7 @@ def simulate(
     and a commit per request would cost more than the simulation itself.
     """
     rng = random.Random(seed)
-    products = load_products(book)
+    products = list(register_sample_products(book).values())  # credit line, then cash loan
     borrowers = []
     for number in range(1, accounts + 1):
         with book.batch():
