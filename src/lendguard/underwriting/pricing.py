@@ -36,6 +36,7 @@ class Quote:
         return percent_text(self.apr.nominal_annual)
 
 
+@lru_cache(maxsize=QUOTES_CACHED_MAX)
 def quote(
     product: ProductFile,
     daily_rate_percent: str,
@@ -45,20 +46,6 @@ def quote(
     reference_principal_minor: int,
 ) -> Quote:
     """The quote for a rate and term on ``product``, drawn on ``start`` (cached)."""
-    return _quote(
-        product, daily_rate_percent, term_months, start, method, reference_principal_minor
-    )
-
-
-@lru_cache(maxsize=QUOTES_CACHED_MAX)
-def _quote(
-    product: ProductFile,
-    daily_rate_percent: str,
-    term_months: int,
-    start: dt.date,
-    method: str,
-    reference_principal_minor: int,
-) -> Quote:
     loan = product.product.cash_loan
     assert loan is not None, "underwriting prices cash loans"
     rate = Rate.daily_percent(
