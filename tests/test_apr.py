@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from lendguard import limits
 from lendguard.dates.daycount import DayCount
 from lendguard.errors import LendGuardError, RateCapError, ScheduleError
+from lendguard.plans import apr as apr_module
 from lendguard.plans.apr import (
     AprResult,
     apr_from_cashflows,
@@ -168,3 +169,26 @@ def test_solver_matches_numpy_financial_on_any_loan(
     amounts = [-lent_minor, *payments]
     irr = float(apr_from_cashflows(amounts).periodic_irr)
     assert irr == pytest.approx(npf.irr(amounts), abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    payments=st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=60).filter(
+        any
+    ),
+    repaid_per_mille=st.integers(min_value=500, max_value=3_000),
+)
+def test_near_bracket_finds_the_root_the_wide_bracket_finds(
+    payments: list[int], repaid_per_mille: int
+) -> None:
+    """The float estimate only narrows where bisection starts: both brackets hold the one root,
+    so the two answers lie within the bisection's tolerance of each other."""
+    lent_minor = max(1, sum(payments) * 1_000 // repaid_per_mille)
+    amounts = [Decimal(amount) for amount in (-lent_minor, *payments)]
+    near = apr_module._near_bracket(amounts)
+    wide = apr_module._wide_bracket(amounts)
+    for low, high in filter(None, (near, wide)):
+        assert apr_module._net_present_value(amounts, low) >= 0
+        assert apr_module._net_present_value(amounts, high) <= 0
+    if near is not None:
+        assert wide[0] <= near[0] and near[1] - near[0] == 2 * apr_module.IRR_NEAR_WIDTH

@@ -12,6 +12,7 @@ Cap checks compare the nominal figure, the disclosed one.
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,6 +33,15 @@ IRR_ITERATIONS_MAX = 200
 
 IRR_PERIODIC_MAX = Decimal(1000)
 """Largest periodic rate searched (100,000% a period): beyond it the plan is not a loan."""
+
+IRR_NEAR_WIDTH = Decimal("1e-12")
+"""Half-width of the bracket tried around the float estimate (seen within 1e-15 of the root)."""
+
+IRR_FLOAT_STEPS_MAX = 50
+"""Newton steps allowed for the float estimate before the wide bracket is used instead."""
+
+IRR_FLOAT_SETTLED = 1e-14
+"""A Newton step smaller than this ends the float estimate."""
 
 _EXACT = decimal.Context(prec=50, rounding=decimal.ROUND_HALF_EVEN)
 _QUANTUM = Decimal("1e-15")
@@ -117,6 +127,57 @@ def _check_cashflows(amounts_minor: Sequence[int]) -> None:
         raise ScheduleError("payments must be non-negative and not all zero")
 
 
+def _wide_bracket(amounts: list[Decimal]) -> tuple[Decimal, Decimal]:
+    """``(low, high)`` with NPV(low) >= 0 >= NPV(high), searched from (-0.999999, 1] upwards."""
+    low, high = Decimal("-0.999999"), Decimal(1)
+    if _net_present_value(amounts, low) < 0:
+        raise ScheduleError("payments return less than 0.0001% of the amount lent: no IRR")
+    while _net_present_value(amounts, high) > 0:
+        high *= 2
+        if high > IRR_PERIODIC_MAX:
+            raise ScheduleError(f"periodic IRR above {IRR_PERIODIC_MAX}: not a loan")
+    return low, high
+
+
+def _near_bracket(amounts: list[Decimal]) -> tuple[Decimal, Decimal] | None:
+    """A bracket of width ``2 * IRR_NEAR_WIDTH`` around a float Newton estimate, when the exact
+    NPV confirms it holds the root; ``None`` sends the search to :func:`_wide_bracket`.
+
+    Why: bisecting from width 1 to 1e-15 takes ~50 exact evaluations; a float estimate is good
+    to ~1e-15, so confirming a 2e-12 bracket and bisecting it takes ~13. The answer stays the
+    exact bisection's: only the starting bracket differs, and it is checked, not trusted.
+    """
+    estimate = _float_irr([float(amount) for amount in amounts])
+    if estimate is None or not -0.99 < estimate < float(IRR_PERIODIC_MAX):
+        return None
+    centre = Decimal(repr(estimate))
+    low, high = centre - IRR_NEAR_WIDTH, centre + IRR_NEAR_WIDTH
+    if _net_present_value(amounts, low) > 0 >= _net_present_value(amounts, high):
+        return low, high
+    return None
+
+
+def _float_irr(amounts: list[float]) -> float | None:
+    """Newton's method on the NPV in floats from 0; ``None`` when it does not settle."""
+    rate = 0.0
+    for _ in range(IRR_FLOAT_STEPS_MAX):
+        discount = 1.0 / (1.0 + rate)
+        value = slope = 0.0
+        for amount in reversed(amounts):  # Horner: value and its derivative in the discount
+            slope = slope * discount + value
+            value = value * discount + amount
+        derivative = -slope * discount * discount
+        if derivative == 0.0 or not math.isfinite(value):
+            return None
+        step = value / derivative
+        rate -= step
+        if rate <= -1.0 or not math.isfinite(rate):
+            return None
+        if abs(step) < IRR_FLOAT_SETTLED:
+            return rate
+    return None
+
+
 def _net_present_value(amounts: list[Decimal], periodic: Decimal) -> Decimal:
     """Sum of amount_k / (1 + periodic)^k, by Horner's rule in the discount factor."""
     discount = _EXACT.divide(Decimal(1), 1 + periodic)
@@ -128,13 +189,7 @@ def _net_present_value(amounts: list[Decimal], periodic: Decimal) -> Decimal:
 
 def _solve_irr(amounts: list[Decimal]) -> Decimal:
     """The unique root of the NPV: one sign change (lent, then payments) makes it decreasing."""
-    low, high = Decimal("-0.999999"), Decimal(1)
-    if _net_present_value(amounts, low) < 0:
-        raise ScheduleError("payments return less than 0.0001% of the amount lent: no IRR")
-    while _net_present_value(amounts, high) > 0:
-        high *= 2
-        if high > IRR_PERIODIC_MAX:
-            raise ScheduleError(f"periodic IRR above {IRR_PERIODIC_MAX}: not a loan")
+    low, high = _near_bracket(amounts) or _wide_bracket(amounts)
     for _ in range(IRR_ITERATIONS_MAX):
         if high - low <= IRR_TOLERANCE:
             break

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from lendguard.plans.apr import AprResult, check_apr_cap, percent_text, schedule_apr
+from lendguard.plans.apr import AprResult, check_apr_cap, percent_text
 from lendguard.plans.interest import Rate
 from lendguard.plans.schedule import build_schedule
 from lendguard.products.loader import ProductFile
@@ -56,7 +56,7 @@ def quote(
     return Quote(
         daily_rate_percent=daily_rate_percent,
         term_months=term_months,
-        apr=schedule_apr(schedule),
+        apr=schedule.apr,  # the schedule's own IRR: no upfront fee here
         instalment_per_unit=largest_payment / reference_principal_minor,
     )
 
