@@ -10,8 +10,8 @@ more than the rules, see ``docs/scaling.md``.)
 Floors, one per engine path, each with the engine's own parallelism:
 - ``local``: the embedded engine's loader, group commit and Parquet writer, in as many spawned
   worker processes (one worker runs in-process, as in the engine), the kernel left out;
-- ``spark``: :func:`lendguard.eod.spark.run_spark` itself with an identity kernel on the
-  executors (each state parsed for its sequence and sent back), so Spark's own costs stay in.
+- ``spark``: :func:`lendguard.eod.spark.run_spark` itself with the local floor's job (load and
+  write back, no rule) on the executors, so Spark's own costs stay in.
 
 Every measurement runs in a fresh process on a fresh copy of one generated book, so each gets
 its own peak memory (``resource.getrusage`` of the process plus its waited-for children; the
@@ -34,23 +34,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-from lendguard.eod.engine import run_eod
-from lendguard.eod.kernel import (
-    INPUT_SCHEMA,
-    OUTPUT_SCHEMA,
-    close_arrow_batch,
-    product_key,
-    rules_table,
-)
+from lendguard.eod.engine import PartitionResult, run_eod
+from lendguard.eod.kernel import close_states, product_key
 from lendguard.eod.local import PartitionTask, load_partition, partition_tasks, run_local
 from lendguard.eod.outputs import (
     CHANGE_SCHEMA,
@@ -109,24 +101,20 @@ def measure(kind: str, base: Path, workers: int, partition_size: int) -> dict[st
 def kernel_alone(url: str, night: dt.date) -> tuple[int, float]:
     """The kernel on one core over the book's first accounts: ``(accounts, seconds)``.
 
-    Timed from snapshot JSON in to snapshot JSON and events out (``close_arrow_batch``), so it
-    is the per-core rate an executor sustains, store and driver left out.
+    Timed from loaded states to closed states and events (``close_states``), the rules alone,
+    so it is the per-core rate of the rules that every engine's workers run.
     """
     store = open_store(url)
     try:
         ids = store.open_account_ids(None, KERNEL_SAMPLE_ACCOUNTS)
-        stored = store.load_snapshots(ids)
-        products = store.list_products()
+        loaded = load_partition(store, ids, night)
     finally:
         store.close()
-    rules = rules_table({product_key(p.product_id, p.version): p.source_text for p in products})
-    texts = [json.dumps(stored[account_id][1]) for account_id in ids]
-    batch = pa.RecordBatch.from_arrays([pa.array(ids), pa.array(texts)], schema=INPUT_SCHEMA)
     started = time.perf_counter()
-    closed = close_arrow_batch(batch, rules, night)
+    outcomes = close_states(loaded.states.values(), loaded.rules, night)
     seconds = time.perf_counter() - started
-    assert closed.column("error").null_count == closed.num_rows
-    return closed.num_rows, seconds
+    assert all(outcome.error is None for outcome in outcomes)
+    return len(outcomes), seconds
 
 
 def peak_memory_mb() -> float:
@@ -172,17 +160,18 @@ def local_floor(
     finally:
         store.close()
     if workers == 1:  # as the engine: one worker runs in this process
-        written = sum(map(floor_partition, tasks))
+        written = sum(result.accounts_closed for result in map(floor_partition, tasks))
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            written = sum(pool.map(floor_partition, tasks))
+            written = sum(result.accounts_closed for result in pool.map(floor_partition, tasks))
     assert written > 0
     return {}
 
 
-def floor_partition(task: PartitionTask) -> int:
-    """Load a partition, write every state back unchanged, publish its parts; rows written."""
+def floor_partition(task: PartitionTask) -> PartitionResult:
+    """Load a partition, write every state back unchanged, publish its parts: an engine's job
+    with no rule (the accounts written count as closed, with no events)."""
     store = Store(create_engine_for(task.store_url))
     try:
         loaded = load_partition(store, task.account_ids, task.business_dates[0])
@@ -202,13 +191,13 @@ def floor_partition(task: PartitionTask) -> int:
             part_path(task.out_dir, SNAPSHOTS, day, task.partition_number), rows, SNAPSHOT_SCHEMA
         )
         write_part(part_path(task.out_dir, CHANGES, day, task.partition_number), [], CHANGE_SCHEMA)
-    return len(appends)
+    return PartitionResult(task.partition_number, len(appends), 0, 0, (), {})
 
 
 def spark_floor(
     url: str, night: dt.date, out: Path, workers: int, partition_size: int
 ) -> dict[str, Any]:
-    """The Spark engine's own run with an identity kernel on the executors."""
+    """The Spark engine's own run, each executor running the embedded floor's job (no rule)."""
     from lendguard.eod.spark import run_spark  # noqa: PLC0415 (a JVM only when asked)
 
     summary = run_spark(
@@ -219,30 +208,10 @@ def spark_floor(
         f"local[{workers}]",
         lambda *_: None,
         "floor",
-        kernel=identity_task,
+        job=floor_partition,
     )
     assert summary.accounts_closed > 0
     return {}
-
-
-def identity_task(product_texts: object, through: dt.date) -> Any:
-    """A kernel task that applies no rule: each state back as it came, with no events."""
-
-    def echo(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            texts = batch.column("state")
-            sequences = [json.loads(text)["sequence"] for text in texts.to_pylist()]
-            count = batch.num_rows
-            columns = [
-                batch.column("account_id"),
-                pa.array(sequences, pa.int64()),
-                texts,
-                pa.array(["[]"] * count, pa.string()),
-                pa.nulls(count, pa.string()),
-            ]
-            yield pa.RecordBatch.from_arrays(columns, schema=OUTPUT_SCHEMA)
-
-    return echo
 
 
 RUNS = {

@@ -35,9 +35,12 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from lendguard.eod.engine import (
     STEPS,
@@ -49,7 +52,7 @@ from lendguard.eod.engine import (
     RunSummary,
     Tally,
 )
-from lendguard.eod.kernel import close_states, product_key, rules_table
+from lendguard.eod.kernel import INPUT_SCHEMA, close_states, product_key, rules_table
 from lendguard.eod.outputs import (
     CHANGE_SCHEMA,
     CHANGES,
@@ -65,7 +68,7 @@ from lendguard.ledger.book import from_record, to_records
 from lendguard.ledger.calendar_rules import ONE_DAY
 from lendguard.ledger.events import Event, EventKind
 from lendguard.ledger.rules import ProductRules
-from lendguard.ledger.snapshot import state_from_data, state_to_data
+from lendguard.ledger.snapshot import state_from_data, state_from_text, state_to_data
 from lendguard.ledger.state import AccountState, Delinquency, apply, fold
 from lendguard.store import (
     Append,
@@ -100,6 +103,9 @@ class PartitionTask:
     account_ids: tuple[str, ...]
     business_dates: tuple[dt.date, ...]
     out_dir: Path
+    input_path: Path | None = None
+    """A Parquet dataset of the kernel's ``INPUT_SCHEMA`` (e.g. yesterday's columnar states) to
+    take the states from instead of the store's snapshots; the store still holds the log."""
 
 
 @dataclass
@@ -254,6 +260,7 @@ def close_partition(task: PartitionTask) -> PartitionResult:
             except ConcurrentUpdateError:
                 if attempt == partition_attempts_max:
                     raise
+                task = replace(task, input_path=None)  # the store is newer than any input
         raise AssertionError("unreachable: the last attempt returns or raises")
     finally:
         store.close()
@@ -263,7 +270,7 @@ def _close_once(store: Store, task: PartitionTask) -> PartitionResult:
     """Load, compute, write: the store is read first and written once, the kernel does no I/O."""
     timings = dict.fromkeys(STEPS, 0.0)
     with timed(timings, "load"):
-        loaded = load_partition(store, task.account_ids, task.business_dates[0])
+        loaded = _load(store, task)
     with timed(timings, "rules"):
         closing = close_loaded(loaded, task.business_dates)
     with timed(timings, "write"):
@@ -296,6 +303,12 @@ def timed(timings: dict[str, float], step: str) -> Iterator[None]:
 # --- load -------------------------------------------------------------------------------------
 
 
+def _load(store: Store, task: PartitionTask) -> Loaded:
+    if task.input_path is None:
+        return load_partition(store, task.account_ids, task.business_dates[0])
+    return load_input_partition(store, task.input_path, task.account_ids, task.business_dates[0])
+
+
 def load_partition(store: Store, account_ids: Sequence[str], first_date: dt.date) -> Loaded:
     """The product rules, the accounts' states (snapshot + later events, in bulk), and for
     accounts already closed on or after ``first_date`` the events their rows are replayed from."""
@@ -317,6 +330,50 @@ def load_partition(store: Store, account_ids: Sequence[str], first_date: dt.date
     whole = [account_id for account_id in replayed if account_id not in nights]
     histories = store.load_events_after(dict.fromkeys(whole, 0)) if whole else {}
     return Loaded(states, histories, rules, errors, nights)
+
+
+def load_input_partition(
+    store: Store, input_path: Path, account_ids: Sequence[str], first_date: dt.date
+) -> Loaded:
+    """As :func:`load_partition`, with the states read from the ``INPUT_SCHEMA`` dataset at
+    ``input_path`` (the rows of ``account_ids``, found by id range, so a worker reads only the
+    row groups of its own partition). Closed accounts are left out, as the store's pages leave
+    them out; a state staler than the store is refused at commit and the partition reloaded from
+    the store."""
+    products = store.list_products()
+    rules = _rules(tuple((product_key(p.product_id, p.version), p.source_text) for p in products))
+    texts = input_states(input_path, account_ids)
+    states, errors = {}, {}
+    for account_id, text in zip(account_ids, texts, strict=True):
+        try:
+            state = state_from_text(text or "")
+        except _UNREADABLE as error:
+            errors[account_id] = f"unreadable snapshot: {type(error).__name__}: {error}"
+            continue
+        if state is None:
+            errors[account_id] = "snapshot of another layout version"
+        elif state.status != "closed":
+            states[account_id] = state
+    replayed = [i for i, state in states.items() if state.closed_through >= first_date]
+    histories = store.load_events_after(dict.fromkeys(replayed, 0)) if replayed else {}
+    return Loaded(states, histories, rules, errors)
+
+
+def input_states(input_path: Path, account_ids: Sequence[str]) -> list[str | None]:
+    """The state texts of ``account_ids`` (rising) in the dataset at ``input_path``."""
+    account_id = pc.field("account_id")
+    wanted = (account_id >= account_ids[0]) & (account_id <= account_ids[-1])
+    table = ds.dataset(input_path, format="parquet").to_table(
+        columns=INPUT_SCHEMA.names, filter=wanted
+    )
+    table = table.sort_by("account_id")
+    found = table.column("account_id").to_pylist()
+    if found != list(account_ids):
+        raise InvalidEodRunError(
+            f"the input dataset changed during the run: {len(found)} rows between "
+            f"{account_ids[0]} and {account_ids[-1]}, {len(account_ids)} expected"
+        )
+    return table.column("state").to_pylist()
 
 
 def _first_nights(
