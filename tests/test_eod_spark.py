@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,7 +25,7 @@ from sqlalchemy import update
 from lendguard.eod.engine import InvalidEodRunError, RunSummary, run_eod
 from lendguard.eod.kernel import INPUT_SCHEMA
 from lendguard.eod.local import run_local
-from lendguard.eod.spark import run_spark, spark_session
+from lendguard.eod.spark import SparkTaskError, run_spark, spark_session
 from lendguard.ledger.book import Book
 from lendguard.ledger.events import EventKind
 from lendguard.ledger.snapshot import state_to_data
@@ -315,3 +316,43 @@ def test_unsorted_input_is_refused(spark: SparkSession, tmp_path: Path) -> None:
     dataset = write_input_dataset(url, list(reversed(account_ids)), tmp_path / "input")
     with pytest.raises(InvalidEodRunError, match="strictly rising id order"):
         eod(spark_runner(spark, input_path=dataset), "spark", url, tmp_path / "out", "x")
+
+
+def test_a_truncated_input_part_stops_the_run_before_anything_is_written(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'book.sqlite'}"
+    account_ids = sample_book(url, accounts=4)
+    dataset = write_input_dataset(url, account_ids, tmp_path / "input")
+    part = dataset / "part-1.parquet"
+    part.write_bytes(part.read_bytes()[:-20])  # the footer cut off, as a crashed copy leaves it
+    before = heads(url, account_ids)
+    with pytest.raises(InvalidEodRunError, match=r"unreadable: .*part-1\.parquet"):
+        eod(spark_runner(spark, input_path=dataset), "spark", url, tmp_path / "out", "x")
+    assert heads(url, account_ids) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_input_part_without_the_state_column_is_refused(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'book.sqlite'}"
+    account_ids = sample_book(url, accounts=2)
+    folder = tmp_path / "input"
+    folder.mkdir()
+    pq.write_table(pa.table({"account_id": account_ids}), folder / "part-0.parquet")
+    with pytest.raises(InvalidEodRunError, match="needs a string column 'state'"):
+        eod(spark_runner(spark, input_path=folder), "spark", url, tmp_path / "out", "x")
+
+
+def test_a_failed_task_is_reported_by_its_own_error_line(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'book.sqlite'}"
+    sample_book(url, accounts=2)
+
+    def failing(task: object) -> NoReturn:
+        raise InvalidEodRunError("disk full on the executor")
+
+    with pytest.raises(SparkTaskError, match=r"InvalidEodRunError: disk full on the executor$"):
+        eod(spark_runner(spark, job=failing), "spark", url, tmp_path / "out", "x")

@@ -68,4 +68,3 @@ def close_states(
             continue
         outcomes.append(Outcome(state.account_id, before, state, events))
     return outcomes
-

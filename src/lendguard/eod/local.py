@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
@@ -363,10 +364,11 @@ def input_states(input_path: Path, account_ids: Sequence[str]) -> list[str | Non
     """The state texts of ``account_ids`` (rising) in the dataset at ``input_path``."""
     account_id = pc.field("account_id")
     wanted = (account_id >= account_ids[0]) & (account_id <= account_ids[-1])
-    table = ds.dataset(input_path, format="parquet").to_table(
-        columns=INPUT_SCHEMA.names, filter=wanted
-    )
-    table = table.sort_by("account_id")
+    try:
+        dataset = ds.dataset(input_path, format="parquet")
+        table = dataset.to_table(columns=INPUT_SCHEMA.names, filter=wanted).sort_by("account_id")
+    except (pa.ArrowException, OSError) as error:
+        raise InvalidEodRunError(f"the input dataset {input_path} is unreadable: {error}") from None
     found = table.column("account_id").to_pylist()
     if found != list(account_ids):
         raise InvalidEodRunError(

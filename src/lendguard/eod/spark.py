@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 import time
 from collections import deque
@@ -35,8 +36,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice, pairwise
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 from pyspark import SparkContext
+from pyspark.errors import PythonException
 from pyspark.sql import SparkSession
 
 from lendguard.eod.engine import (
@@ -47,8 +50,10 @@ from lendguard.eod.engine import (
     RunSummary,
     Tally,
 )
+from lendguard.eod.kernel import INPUT_SCHEMA
 from lendguard.eod.local import PartitionTask, close_partition, partition_tasks
 from lendguard.eod.outputs import prune_parts
+from lendguard.errors import LendGuardError
 from lendguard.store import open_store
 
 ENGINE = "spark"
@@ -67,9 +72,20 @@ waves_in_flight = 2
 partitions_per_core = 2
 """Partitions in one wave per core of the cluster (``defaultParallelism``)."""
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
+"""A traceback's last line: ``module.ExceptionClass: message``."""
+
 PartitionJob = Callable[[PartitionTask], PartitionResult]
 """What an executor runs on one partition: :func:`.local.close_partition` (or, for the
 benchmark's I/O floor, the same load and write with no rule)."""
+
+
+class SparkTaskError(LendGuardError):
+    """A partition's task failed on Spark. Unlike other refusals, partitions that finished
+    before it are committed (each all or nothing): a rerun of the same dates resumes after them.
+    """
+
+    code = "spark_task_failed"
 
 
 def spark_session(master: str = DEFAULT_MASTER) -> SparkSession:
@@ -149,7 +165,7 @@ def _tasks(
     """How many partitions to expect, and the tasks paged lazily: the store's serviced accounts,
     or the accounts of the dataset at ``input_path``."""
     if input_path is not None:
-        dataset = ds.dataset(input_path, format="parquet")
+        dataset = open_input(input_path)
         expected = -(-dataset.count_rows() // partition_size)
         tasks = (
             PartitionTask(store_url, run_id, number, ids, business_dates, out_dir, input_path)
@@ -181,13 +197,35 @@ def _store_tasks(
         store.close()
 
 
+def open_input(input_path: Path) -> ds.Dataset:
+    """The ``INPUT_SCHEMA`` dataset at ``input_path``, every part's footer read and its columns
+    checked before any task starts, so a truncated or foreign file stops the run with nothing
+    written."""
+    try:
+        dataset = ds.dataset(input_path, format="parquet")
+        for fragment in dataset.get_fragments():
+            fragment.ensure_complete_metadata()
+            _check_input_schema(fragment.physical_schema, fragment.path)
+    except (pa.ArrowException, OSError) as error:
+        raise InvalidEodRunError(f"the input dataset {input_path} is unreadable: {error}") from None
+    return dataset
+
+
+def _check_input_schema(schema: pa.Schema, path: str) -> None:
+    for wanted in INPUT_SCHEMA:
+        if wanted.name not in schema.names or schema.field(wanted.name).type != wanted.type:
+            raise InvalidEodRunError(
+                f"input part {path} needs a {wanted.type} column {wanted.name!r}; it has {schema}"
+            )
+
+
 def _dataset_ids(dataset: ds.Dataset, partition_size: int) -> Iterator[tuple[str, ...]]:
     """The account ids of each partition of an ``INPUT_SCHEMA`` dataset, files by name. Ids must
     rise strictly, so part numbers do not depend on how the files are read and each task finds
     its rows by id range."""
     ids: list[str] = []
     for fragment in sorted(dataset.get_fragments(), key=lambda fragment: fragment.path):
-        for batch in fragment.to_batches(columns=["account_id"]):
+        for batch in _id_batches(fragment):
             batch_ids = batch.column("account_id").to_pylist()
             if any(a >= b for a, b in pairwise(ids[-1:] + batch_ids)):
                 raise InvalidEodRunError("the input dataset is not in strictly rising id order")
@@ -197,6 +235,13 @@ def _dataset_ids(dataset: ds.Dataset, partition_size: int) -> Iterator[tuple[str
                 del ids[:partition_size]
     if ids:
         yield tuple(ids)
+
+
+def _id_batches(fragment: ds.Fragment) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from fragment.to_batches(columns=["account_id"])
+    except (pa.ArrowException, OSError) as error:
+        raise InvalidEodRunError(f"input part {fragment.path} is unreadable: {error}") from None
 
 
 def _waves(
@@ -222,5 +267,11 @@ def _waves(
 def _run_wave(
     context: SparkContext, job: PartitionJob, wave: list[PartitionTask]
 ) -> list[PartitionResult]:
-    """One Spark job: a task per partition, each run by ``job`` on an executor."""
-    return context.parallelize(wave, len(wave)).map(job).collect()
+    """One Spark job: a task per partition, each run by ``job`` on an executor. A failed task
+    is reported by its own exception line, not Spark's page of JVM stack."""
+    try:
+        return context.parallelize(wave, len(wave)).map(job).collect()
+    except PythonException as error:
+        lines = [line for line in str(error).splitlines() if _EXCEPTION_LINE.match(line)]
+        cause = lines[-1] if lines else type(error).__name__
+        raise SparkTaskError(f"a partition failed on Spark: {cause}") from error
