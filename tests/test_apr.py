@@ -154,41 +154,41 @@ def test_upfront_fees_put_the_apr_above_the_nominal_rate(
     assert apr.effective_annual >= apr.nominal_annual
 
 
+@st.composite
+def any_loan(draw: st.DrawFn) -> list[int]:
+    """Cash flows of a loan repaying 0.5x to 3x what was lent, in any pattern of non-negative
+    payments: ``[-lent, payment 1, ...]``."""
+    payments = draw(
+        st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=60).filter(any)
+    )
+    repaid_per_mille = draw(st.integers(min_value=500, max_value=3_000))
+    return [-max(1, sum(payments) * 1_000 // repaid_per_mille), *payments]
+
+
 @settings(max_examples=100, deadline=None)
-@given(
-    payments=st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=60).filter(
-        any
-    ),
-    repaid_per_mille=st.integers(min_value=500, max_value=3_000),
-)
-def test_solver_matches_numpy_financial_on_any_loan(
-    payments: list[int], repaid_per_mille: int
-) -> None:
-    """Loans repaying 0.5x to 3x what was lent, in any pattern of non-negative payments."""
-    lent_minor = max(1, sum(payments) * 1_000 // repaid_per_mille)
-    amounts = [-lent_minor, *payments]
+@given(amounts=any_loan())
+def test_solver_matches_numpy_financial_on_any_loan(amounts: list[int]) -> None:
     irr = float(apr_from_cashflows(amounts).periodic_irr)
     assert irr == pytest.approx(npf.irr(amounts), abs=1e-9)
 
 
 @settings(max_examples=100, deadline=None)
-@given(
-    payments=st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=60).filter(
-        any
-    ),
-    repaid_per_mille=st.integers(min_value=500, max_value=3_000),
-)
-def test_near_bracket_finds_the_root_the_wide_bracket_finds(
-    payments: list[int], repaid_per_mille: int
-) -> None:
-    """The float estimate only narrows where bisection starts: both brackets hold the one root,
-    so the two answers lie within the bisection's tolerance of each other."""
-    lent_minor = max(1, sum(payments) * 1_000 // repaid_per_mille)
-    amounts = [Decimal(amount) for amount in (-lent_minor, *payments)]
-    near = apr_module._near_bracket(amounts)
-    wide = apr_module._wide_bracket(amounts)
+@given(amounts=any_loan())
+def test_the_near_bracket_holds_the_root_inside_the_wide_one(amounts: list[int]) -> None:
+    """The float estimate only narrows where bisection starts: the exact NPV changes sign across
+    each bracket (so each holds the one root), and the near one lies inside the wide one."""
+    exact = [Decimal(amount) for amount in amounts]
+    near = apr_module._near_bracket(exact)
+    wide = apr_module._wide_bracket(exact)
     for low, high in filter(None, (near, wide)):
-        assert apr_module._net_present_value(amounts, low) >= 0
-        assert apr_module._net_present_value(amounts, high) <= 0
+        assert apr_module._net_present_value(exact, low) >= 0
+        assert apr_module._net_present_value(exact, high) <= 0
     if near is not None:
-        assert wide[0] <= near[0] and near[1] - near[0] == 2 * apr_module.IRR_NEAR_WIDTH
+        assert wide[0] <= near[0] < near[1] <= wide[1]
+        assert near[1] - near[0] == 2 * apr_module.IRR_NEAR_WIDTH
+
+
+def test_a_schedule_is_solved_from_the_near_bracket() -> None:
+    schedule = build_schedule(1_000_000, TWELVE_PERCENT, 36, "equal-instalment", NOV_1)
+    amounts = [Decimal(-1_000_000), *(Decimal(p.payment_minor) for p in schedule.periods)]
+    assert apr_module._near_bracket(amounts) is not None
