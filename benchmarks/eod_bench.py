@@ -13,6 +13,11 @@ Floors, one per engine path, each with the engine's own parallelism:
 - ``spark``: :func:`lendguard.eod.spark.run_spark` itself with the local floor's job (load and
   write back, no rule) on the executors, so Spark's own costs stay in.
 
+A third floor, the store's own: one night's rows (heads, events and journal lines, snapshots)
+written with the SQLite driver's C-level ``executemany`` and no Python object work at all, scaled
+to issue 3's 10 million accounts. It bounds every engine that keeps the nightly state and events
+in the store, whatever its kernel.
+
 Every measurement runs in a fresh process on a fresh copy of one generated book, so each gets
 its own peak memory (``resource.getrusage`` of the process plus its waited-for children; the
 Spark JVM counts once it has exited).
@@ -63,9 +68,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.book_generator import build_templates, write_store
 
 ENGINES = ("local", "spark")
-MEASUREMENTS = ("local", "local-floor", "spark", "spark-floor", "kernel")
+MEASUREMENTS = ("local", "local-floor", "spark", "spark-floor", "kernel", "store-floor")
 PARTITION_SIZE = 5_000
 """The command line's default: a partition of states fits a worker in about 100 MB."""
+
+TARGET_ACCOUNTS = 10_000_000
+"""Issue 3's book: 10 million accounts closed in 60 s on this machine."""
+
+EXTRA_EVENT_SHARE = 0.27
+"""Accounts with a second event on the measured night (1,267,759 events for 1,000,000 accounts:
+``docs/scaling.md``); each such event carries two journal lines (0.53 lines per account)."""
 
 KERNEL_SAMPLE_ACCOUNTS = 10_000
 """Accounts the kernel-alone measurement closes (one bulk read: a partition's bound)."""
@@ -91,6 +103,9 @@ def measure(kind: str, base: Path, workers: int, partition_size: int) -> dict[st
         details: dict[str, Any] = {}
         if kind == "kernel":
             accounts, seconds = kernel_alone(url, night)
+        elif kind == "store-floor":
+            details = {"seconds_by_kind": store_write_floor(url, night, partition_size)}
+            seconds = sum(details["seconds_by_kind"].values())
         else:
             started = time.perf_counter()
             details = RUNS[kind](url, night, Path(folder) / "out", workers, partition_size)
@@ -115,6 +130,84 @@ def kernel_alone(url: str, night: dt.date) -> tuple[int, float]:
     seconds = time.perf_counter() - started
     assert all(outcome.error is None for outcome in outcomes)
     return len(outcomes), seconds
+
+
+def store_write_floor(url: str, night: dt.date, partition_size: int) -> dict[str, float]:
+    """Seconds to write one night into the SQLite store with no Python object work at all, per
+    kind of row: ``heads``, ``events`` (with their journal lines), ``snapshots``.
+
+    The rows an engine commits for the night, built beforehand from the stored heads and
+    snapshots (untimed), then written with the driver's C-level ``executemany`` in group commits
+    of ``partition_size`` accounts: each account's compare-and-set on its head, its events
+    (``day_closed``, and for a share of accounts a second event with two journal lines) and its
+    snapshot rewritten. No engine that keeps the nightly state and events in this store can
+    close the book faster than the sum.
+    """
+    engine = create_engine_for(url)
+    connection = engine.raw_connection()
+    seconds = dict.fromkeys(("heads", "events", "snapshots"), 0.0)
+    try:
+        cursor = connection.cursor()
+        stored = cursor.execute(
+            "SELECT a.account_id, a.head_sequence, s.state FROM accounts a "
+            "JOIN account_snapshots s ON s.account_id = a.account_id ORDER BY a.account_id"
+        ).fetchall()
+        for first in range(0, len(stored), partition_size):
+            _write_night(cursor, stored[first : first + partition_size], night, seconds)
+    finally:
+        connection.close()
+        engine.dispose()
+    return seconds
+
+
+def _write_night(
+    cursor: Any, stored: list[tuple[str, int, str]], night: dt.date, seconds: dict[str, float]
+) -> None:
+    """One group commit of the store write floor (see :func:`store_write_floor`); each kind of
+    row is timed with its share of the commit."""
+    day = night.isoformat()
+    closed = json.dumps({"past_due_days": 0, "delinquent_days": 0})
+    accrued = json.dumps({"item": {"item_id": "X1", "amount_minor": 12}, "base_minor": 24_000})
+    extra = round(len(stored) * EXTRA_EVENT_SHARE)
+    events, lines = [], []
+    for index, (account_id, head, _) in enumerate(stored):
+        events.append((account_id, head + 1, "day_closed", day, None, closed))
+        if index < extra:
+            events.append((account_id, head + 2, "penalty_accrued", day, None, accrued))
+            lines.append((account_id, head + 2, 1, "receivable:penalty", 12, "CNY"))
+            lines.append((account_id, head + 2, 2, "income:penalty", -12, "CNY"))
+    heads = [
+        (head + 1 + (index < extra), account_id, head)
+        for index, (account_id, head, _) in enumerate(stored)
+    ]
+    snapshots = [(head + 1, state, day, account_id) for account_id, head, state in stored]
+    writes = {
+        "heads": [
+            (
+                "UPDATE accounts SET head_sequence = ? WHERE account_id = ? AND head_sequence = ?",
+                heads,
+            )
+        ],
+        "events": [
+            ("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", events),
+            ("INSERT INTO journal_lines VALUES (?, ?, ?, ?, ?, ?)", lines),
+        ],
+        "snapshots": [
+            (
+                "UPDATE account_snapshots SET sequence = ?, state = ?, last_closed_on = ? "
+                "WHERE account_id = ?",
+                snapshots,
+            )
+        ],
+    }
+    for kind, statements in writes.items():
+        started = time.perf_counter()
+        cursor.execute("BEGIN IMMEDIATE")
+        for statement, rows in statements:
+            cursor.executemany(statement, rows)
+            assert cursor.rowcount == len(rows), "every row written (no concurrent writer)"
+        cursor.execute("COMMIT")
+        seconds[kind] += time.perf_counter() - started
 
 
 def peak_memory_mb() -> float:
@@ -242,9 +335,13 @@ def child(kind: str, base: Path, workers: int, partition_size: int) -> dict[str,
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
-def result(engine: dict[str, Any], floor: dict[str, Any], kernel: dict[str, Any]) -> dict[str, Any]:
-    """The JSON object one engine reports: its rate and its distance from the I/O floor."""
+def result(
+    engine: dict[str, Any], floor: dict[str, Any], kernel: dict[str, Any], store: dict[str, Any]
+) -> dict[str, Any]:
+    """The JSON object one engine reports: its rate, its distance from the I/O floor, and the
+    store's write floor scaled to issue 3's 10 million accounts."""
     seconds = engine["seconds"]
+    store_seconds_per_account = store["seconds"] / store["accounts"]
     return {
         "engine": engine["kind"],
         "accounts": engine["accounts"],
@@ -258,6 +355,12 @@ def result(engine: dict[str, Any], floor: dict[str, Any], kernel: dict[str, Any]
         "events_posted": engine["events_posted"],
         "step_seconds": engine["step_seconds"],
         "kernel_accounts_per_core_s": round(kernel["accounts"] / kernel["seconds"], 1),
+        "store_write_floor_seconds": round(store["seconds"], 2),
+        "store_write_floor_10m_seconds": round(store_seconds_per_account * TARGET_ACCOUNTS, 1),
+        "store_write_floor_10m_seconds_by_kind": {
+            kind: round(seconds / store["accounts"] * TARGET_ACCOUNTS, 1)
+            for kind, seconds in store["seconds_by_kind"].items()
+        },
     }
 
 
@@ -267,7 +370,9 @@ def compare_table(results: list[dict[str, Any]]) -> Table:
     table = Table(
         title=f"One night of close of business, {first['accounts']:,} accounts, "
         f"{first['workers']} workers",
-        caption=f"kernel alone: {first['kernel_accounts_per_core_s']:,.0f} accounts/s on one core",
+        caption=f"kernel alone: {first['kernel_accounts_per_core_s']:,.0f} accounts/s on one core; "
+        f"store write floor {first['store_write_floor_seconds']:.1f} s, "
+        f"{first['store_write_floor_10m_seconds']:,.0f} s at {TARGET_ACCOUNTS:,} accounts",
     )
     for column in ("engine", "seconds", "accounts/s", "I/O floor s", "x floor", "peak MB"):
         table.add_column(column, justify="right")
@@ -303,13 +408,14 @@ def main(arguments: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         base = options.book or generate(Path(folder), options.accounts)
         kernel = child("kernel", base, 1, options.partition_size)
+        store = child("store-floor", base, 1, options.partition_size)
         results = []
         for engine in engines:
             measured, floor = (
                 child(kind, base, options.workers, options.partition_size)
                 for kind in (engine, f"{engine}-floor")
             )
-            results.append(result(measured, floor, kernel))
+            results.append(result(measured, floor, kernel, store))
     if options.json:
         print(json.dumps(results[0] if len(results) == 1 else results))
     else:
