@@ -1,9 +1,10 @@
 """Many clients repaying one account at once lose nothing: the result equals the serial one.
 
-Clients fire repayments with distinct idempotency keys from several threads, at one app (the
-in-process account lock serialises them) and at two apps over one database (two processes: the
-store's compare-and-set refuses the stale write and the service retries it). Afterwards the
-account must hold exactly what a single-threaded Book computes from the same repayments.
+Clients fire repayments with distinct idempotency keys from several threads, at one app (its
+ledger writer decides them in turn) and at two apps over one database (two processes: each
+batch's transaction locks the account and refreshes a stale cached state first; a write that
+still loses the compare-and-set is retried). Afterwards the account must hold exactly what a
+single-threaded Book computes from the same repayments.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from fastapi.testclient import TestClient
 from lendguard.ledger.book import Book
 from lendguard.service.app import create_app
 from lendguard.service.pii import new_key_entry
-from lendguard.service.routers import accounts
 from lendguard.service.routers.accounts import account_view
 from lendguard.service.settings import Settings
-from lendguard.store import open_store
+from lendguard.store import Store, open_store
 
 CASH_LOAN = Path(__file__).resolve().parents[1] / "products" / "jiebei-standard.toml"
 ADMIN_KEY = "concurrency-admin-key-0123456789-abcdefgh"
@@ -130,44 +130,74 @@ def test_two_processes_serialise_repayments(apps: list[FastAPI], tmp_path: Path)
         check_against_serial(second, tmp_path)
 
 
-def test_a_stale_process_retries_on_a_fresh_fold(
-    apps: list[FastAPI], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The first app's cached state predates the second app's write: its first try must lose."""
-    refusals: list[str] = []
-    run_on_account = accounts.run_on_account
-
-    def counting(services: Any, account_id: str, call: Any) -> Any:
-        def counted(state: Any) -> Any:
-            try:
-                return call(state)
-            except Exception as error:
-                refusals.append(type(error).__name__)
-                raise
-
-        return run_on_account(services, account_id, counted)
-
-    monkeypatch.setattr(accounts, "run_on_account", counting)
+def test_a_stale_process_refreshes_before_deciding(apps: list[FastAPI]) -> None:
+    """The first app's cached state predates the second app's write: the batch's transaction
+    sees the stored head moved on and decides on a fresh fold, so no write is refused."""
+    stale_store = apps[0].state.services.store
+    refusals = _count_refusals(stale_store)
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     body = {"amount": "1.00", "business_date": PAY_DAY}
     with TestClient(apps[0]) as stale, TestClient(apps[1]) as fresh:
-        assert (
-            fresh.post(
-                "/accounts/L1/repayments", json=body, headers=headers | {"Idempotency-Key": "b"}
-            ).status_code
-            == 201
+        assert stale.get("/accounts/L1", headers=headers).status_code == 200
+        first = fresh.post(
+            "/accounts/L1/repayments", json=body, headers=headers | {"Idempotency-Key": "b"}
         )
-        response = stale.post(
+        assert first.status_code == 201, first.text
+        second = stale.post(
             "/accounts/L1/repayments", json=body, headers=headers | {"Idempotency-Key": "a"}
         )
-        assert response.status_code == 201, response.text
-        assert refusals == ["ConcurrentUpdateError"]
+        assert second.status_code == 201, second.text
+        assert second.json()["sequence"] == first.json()["sequence"] + 1
         assert (
-            response.json()["sequence"]
-            == 1
-            + fresh.get("/accounts/L1/history", params={"limit": 1000}, headers=headers).json()[
-                "events"
-            ][-2]["sequence"]
+            fresh.get("/accounts/L1", headers=headers).json()["sequence"]
+            == (second.json()["sequence"])
         )
-        state = fresh.get("/accounts/L1", headers=headers).json()
-    assert state["sequence"] == response.json()["sequence"]
+    assert refusals == []
+
+
+def test_a_write_that_loses_the_compare_and_set_is_retried_on_a_fresh_fold(
+    apps: list[FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that takes no lock (close of business, the CLI) can move the account after the
+    refresh: the store refuses the stale write, and the request is run again on a fresh fold."""
+    stale = apps[0].state.services
+    refusals = _count_refusals(stale.store)
+    hold = stale.writer._hold
+    skipped: list[bool] = []
+
+    def hold_without_refresh_once(*args: Any) -> None:
+        if not skipped:  # as if the other write landed just after this refresh
+            skipped.append(True)
+            return
+        hold(*args)
+
+    monkeypatch.setattr(stale.writer, "_hold", hold_without_refresh_once)
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    body = {"amount": "1.00", "business_date": PAY_DAY}
+    with TestClient(apps[0]) as client, TestClient(apps[1]) as fresh:
+        stale.book.state("L1")  # cached before the other app writes
+        first = fresh.post(
+            "/accounts/L1/repayments", json=body, headers=headers | {"Idempotency-Key": "b"}
+        )
+        second = client.post(
+            "/accounts/L1/repayments", json=body, headers=headers | {"Idempotency-Key": "a"}
+        )
+        assert second.status_code == 201, second.text
+        assert second.json()["sequence"] == first.json()["sequence"] + 1
+    assert refusals == ["ConcurrentUpdateError"]
+
+
+def _count_refusals(store: Store) -> list[str]:
+    """Names of the errors ``store.append_many`` raises from now on (the list fills as it goes)."""
+    refusals: list[str] = []
+    append_many = store.append_many
+
+    def counted(appends: Any) -> None:
+        try:
+            append_many(appends)
+        except Exception as error:
+            refusals.append(type(error).__name__)
+            raise
+
+    store.append_many = counted  # type: ignore[method-assign]
+    return refusals

@@ -43,7 +43,7 @@ def app(store_url: str) -> Iterator[FastAPI]:
     book.open_account("L1", "jiebei-standard", dt.date(2026, 1, 31), request_id="open")
     book.draw("L1", dt.date(2026, 1, 31), 120_000, 3, "equal-instalment", request_id="draw")
     yield application
-    services.account_locks.close()
+    services.writer.close()
     services.store.close()
 
 

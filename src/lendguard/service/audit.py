@@ -15,7 +15,9 @@ The log has one writer at a time: SQLite's ``BEGIN IMMEDIATE`` and PostgreSQL's 
 writers, so each reads the newest record and appends after it; the primary key on ``sequence``
 refuses a second record with a number taken. Within a process, appends that arrive while one is
 being written are written together in the next transaction (group commit), so the serial chain does
-not cap the service at one commit per request.
+not cap the service at one commit per request. A caller that must store records atomically with
+writes of its own (the service's money movements) appends them in its own transaction with
+:meth:`AuditLog.append_in`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,8 +104,8 @@ class AuditVerification:
 
 
 @dataclass(frozen=True)
-class _Entry:
-    """A validated record waiting for its sequence number."""
+class AuditEntry:
+    """A validated record waiting for its sequence number (build it with :func:`audit_entry`)."""
 
     at: dt.datetime
     actor: str
@@ -117,7 +119,7 @@ class _Waiter:
 
     __slots__ = ("done", "entry", "error", "record")
 
-    def __init__(self, entry: _Entry) -> None:
+    def __init__(self, entry: AuditEntry) -> None:
         self.entry = entry
         self.record: AuditRecord | None = None
         self.error: BaseException | None = None
@@ -143,7 +145,7 @@ class AuditLog:
         ``detail`` must be JSON (str keys; str, int, finite float, bool, None, lists, objects):
         anything else is a programmer error and raises ``TypeError`` or ``ValueError``.
         """
-        waiter = _Waiter(_entry(actor, action, target, detail, at))
+        waiter = _Waiter(audit_entry(actor, action, target, detail, at))
         with self._queue_lock:
             self._queue.append(waiter)
         with self._writer_lock:
@@ -215,29 +217,44 @@ class AuditLog:
         for waiter, record in zip(batch, records, strict=True):
             waiter.record, waiter.done = record, True
 
-    def _write(self, entries: list[_Entry]) -> list[AuditRecord]:
+    def append_in(self, connection: Connection, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Chain ``entries`` after the newest stored record and insert them in the write
+        transaction open on ``connection`` (begun with SQLite's ``BEGIN IMMEDIATE``): they are
+        stored if, and only if, the caller commits.
+
+        On PostgreSQL the table lock is held until that commit, so a caller takes it last, after
+        any other lock its transaction waits for, and commits soon after.
+        """
+        if len(entries) > audit_records_per_transaction_max:
+            raise AssertionError(
+                f"{len(entries)} audit records exceed {audit_records_per_transaction_max} "
+                "per transaction"
+            )
+        if self._is_postgres:
+            # Readers (verify, paging) still run; a second writer waits here for the commit.
+            connection.exec_driver_sql("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+        newest = connection.execute(
+            select(audit_log.c.sequence, audit_log.c.hash)
+            .order_by(audit_log.c.sequence.desc())
+            .limit(1)
+        ).first()
+        sequence, prev_hash = (
+            (0, GENESIS_HASH) if newest is None else (newest.sequence, newest.hash)
+        )
+        records = []
+        for entry in entries:
+            sequence += 1
+            fields = _entry_fields(entry)
+            digest = record_hash(prev_hash, sequence, **fields)
+            records.append(AuditRecord(sequence, **fields, prev_hash=prev_hash, hash=digest))
+            prev_hash = digest
+        connection.execute(insert(audit_log), [_row(record) for record in records])
+        return records
+
+    def _write(self, entries: list[AuditEntry]) -> list[AuditRecord]:
         """Chain ``entries`` after the newest stored record and insert them, in one transaction."""
         with self._write_engine.begin() as connection:
-            if self._is_postgres:
-                # Readers (verify, paging) still run; a second writer waits here for the commit.
-                connection.exec_driver_sql("LOCK TABLE audit_log IN EXCLUSIVE MODE")
-            newest = connection.execute(
-                select(audit_log.c.sequence, audit_log.c.hash)
-                .order_by(audit_log.c.sequence.desc())
-                .limit(1)
-            ).first()
-            sequence, prev_hash = (
-                (0, GENESIS_HASH) if newest is None else (newest.sequence, newest.hash)
-            )
-            records = []
-            for entry in entries:
-                sequence += 1
-                fields = _entry_fields(entry)
-                digest = record_hash(prev_hash, sequence, **fields)
-                records.append(AuditRecord(sequence, **fields, prev_hash=prev_hash, hash=digest))
-                prev_hash = digest
-            connection.execute(insert(audit_log), [_row(record) for record in records])
-        return records
+            return self.append_in(connection, entries)
 
 
 def record_hash(
@@ -274,10 +291,14 @@ def _utc(at: dt.datetime) -> dt.datetime:
     return at.astimezone(dt.UTC)
 
 
-def _entry(
+def audit_entry(
     actor: str, action: str, target: str, detail: Mapping[str, Any], at: dt.datetime
-) -> _Entry:
-    """Validate a record's fields; ``detail`` becomes exactly what a reader will load back."""
+) -> AuditEntry:
+    """Validate a record's fields; ``detail`` becomes exactly what a reader will load back.
+
+    ``at`` must be timezone-aware and ``detail`` JSON (see :meth:`AuditLog.append`); anything else
+    is a programmer error and raises.
+    """
     if at.tzinfo is None:
         raise AssertionError("audit timestamps must be timezone-aware")
     if not isinstance(detail, Mapping):
@@ -288,7 +309,7 @@ def _entry(
     text = _canonical_json(dict(detail))
     if len(text.encode("utf-8")) > audit_detail_bytes_max:
         raise AuditRecordError(f"audit detail over {audit_detail_bytes_max} bytes")
-    return _Entry(_utc(at), actor, action, target, json.loads(text))
+    return AuditEntry(_utc(at), actor, action, target, json.loads(text))
 
 
 def _check_field(name: str, value: str, chars_min: int) -> None:
@@ -301,7 +322,7 @@ def _check_field(name: str, value: str, chars_min: int) -> None:
         )
 
 
-def _entry_fields(entry: _Entry) -> dict[str, Any]:
+def _entry_fields(entry: AuditEntry) -> dict[str, Any]:
     return {
         "at": entry.at,
         "actor": entry.actor,

@@ -13,27 +13,22 @@ thread pool, a hop per dependency per request. :func:`get_principal` answers fro
 """
 
 import datetime as dt
-import fcntl
 import hashlib
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import make_url, text
 
 from lendguard import limits
 from lendguard.service import roles
 from lendguard.service.errors import ProblemError
+from lendguard.service.ledger_writer import LedgerWriter
 from lendguard.service.security import Principal, api_key_chars_max
-from lendguard.store import create_engine_for
 
 if TYPE_CHECKING:
     from lendguard.ledger.book import Book
@@ -45,16 +40,6 @@ if TYPE_CHECKING:
     from lendguard.store.underwriting import DecisionStore
     from lendguard.underwriting.desk import UnderwritingDesk
 
-ACCOUNT_LOCK_STRIPES = 256
-"""Locks shared by all accounts (an account maps to one by hash): bounded memory, and two busy
-accounts rarely share a stripe."""
-
-ACCOUNT_LOCK_CLASS = 0x4C47_4143
-"""First key of the PostgreSQL advisory lock of an account ("LGAC"); close of business uses
-another class, so the two never collide."""
-
-ACCOUNT_LOCK_FILE_SUFFIX = ".accounts.lock"
-
 AUTHENTICATION_CACHE_SECONDS = 2.0
 """How long a successful API-key authentication is reused without asking the database: a revoked
 key (or one whose role changed) keeps working for at most this long in each process. Unknown and
@@ -62,127 +47,6 @@ revoked keys are never remembered, so a new key works at once."""
 
 authentication_cache_entries_max = 10_000
 """Keys remembered at once per process; past it the expired ones go, then all of them."""
-
-
-class SharedAccountLock(Protocol):
-    """Mutual exclusion per account between the processes serving one database."""
-
-    def hold(self, account_id: str, stripe: int) -> AbstractContextManager[None]: ...
-
-    def close(self) -> None: ...
-
-
-class PostgresAccountLock:
-    """A transaction-scoped advisory lock per account, on connections of its own.
-
-    Its own engine (pool) so that a request waiting for a lock never holds a connection the
-    requests it waits for need; the lock ends with the transaction, so a crashed holder's
-    connection releases it. Keyed by schema and account id (tenants and tests share databases).
-    """
-
-    def __init__(self, url: str) -> None:
-        self._engine = create_engine_for(url)
-
-    @contextmanager
-    def hold(self, account_id: str, stripe: int) -> Iterator[None]:
-        del stripe  # the advisory key is the account's own hash
-        with self._engine.begin() as connection:
-            connection.execute(
-                text(
-                    "SELECT pg_advisory_xact_lock(:lock_class, "
-                    "hashtext(current_schema() || '/' || :account_id))"
-                ),
-                {"lock_class": ACCOUNT_LOCK_CLASS, "account_id": account_id},
-            )
-            yield
-
-    def close(self) -> None:
-        self._engine.dispose()
-
-
-class FileAccountLock:
-    """``lockf`` on the stripe's byte of ``<database>.accounts.lock`` beside a SQLite file.
-
-    POSIX record locks belong to the process, not the thread, so this only ever runs under the
-    stripe's thread lock; the file stays open until :meth:`close` because closing any descriptor
-    of it would drop every lock the process holds on it. After ``close`` (an app's shutdown) the
-    next request opens it again: test clients and servers may restart an app's lifespan.
-    """
-
-    def __init__(self, database: str) -> None:
-        self._path = Path(database).with_name(Path(database).name + ACCOUNT_LOCK_FILE_SUFFIX)
-        self._descriptor = -1
-        self._opening = threading.Lock()
-
-    def _open(self) -> int:
-        with self._opening:
-            if self._descriptor < 0:
-                self._descriptor = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            return self._descriptor
-
-    @contextmanager
-    def hold(self, account_id: str, stripe: int) -> Iterator[None]:
-        del account_id  # the stripe's byte is the lock
-        descriptor = self._open()
-        fcntl.lockf(descriptor, fcntl.LOCK_EX, 1, stripe)
-        try:
-            yield
-        finally:
-            fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, stripe)
-
-    def close(self) -> None:
-        with self._opening:
-            if self._descriptor >= 0:
-                os.close(self._descriptor)
-                self._descriptor = -1
-
-
-def shared_account_lock(url: str) -> SharedAccountLock | None:
-    """The cross-process lock for the database at ``url`` (none for in-memory SQLite)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        return PostgresAccountLock(url)
-    if parsed.database and parsed.database != ":memory:":
-        return FileAccountLock(parsed.database)
-    return None
-
-
-class AccountLocks:
-    """Mutual exclusion per account: between threads, and between processes when ``shared``.
-
-    Why: ``Book`` caches each account's state and mutates it in place, so two threads of one
-    process must not run a request on the same account at once. Between processes the store's
-    compare-and-set refuses a stale write, but alone it starves: the process that just wrote has
-    the state cached and wins every race against one that must fold the log again. The shared
-    lock makes processes take turns; the compare-and-set stays the guard against writers that
-    take no lock (close of business, the CLI).
-    """
-
-    def __init__(
-        self, stripes: int = ACCOUNT_LOCK_STRIPES, shared: SharedAccountLock | None = None
-    ) -> None:
-        self._locks = [threading.Lock() for _ in range(stripes)]
-        self._shared = shared
-
-    def _stripe(self, account_id: str) -> int:
-        digest = hashlib.blake2b(account_id.encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") % len(self._locks)
-
-    @contextmanager
-    def hold(self, account_id: str) -> Iterator[None]:
-        """This process's lock on the account, then the shared one (for writes: reads fold
-        their own state and need neither)."""
-        stripe = self._stripe(account_id)
-        with self._locks[stripe]:
-            if self._shared is None:
-                yield
-                return
-            with self._shared.hold(account_id, stripe):
-                yield
-
-    def close(self) -> None:
-        if self._shared is not None:
-            self._shared.close()
 
 
 class PrincipalCache:
@@ -261,12 +125,14 @@ class Services:
     audit: "AuditLog"
     vault: "PersonalDataVault"
     settings: "Settings"
-    account_locks: AccountLocks = field(default_factory=AccountLocks)
     principals: PrincipalCache = field(init=False)
     """``keys.authenticate`` with successful answers reused briefly (:class:`PrincipalCache`)."""
+    writer: LedgerWriter = field(init=False)
+    """The only writer through ``book``: routes that change accounts queue their requests here."""
 
     def __post_init__(self) -> None:
         self.principals = PrincipalCache(self.keys)
+        self.writer = LedgerWriter(self.store, self.audit, lambda: self.book)
 
 
 async def get_services(request: Request) -> Services:

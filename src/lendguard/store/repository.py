@@ -3,7 +3,8 @@
 ``append`` is the hot path: a servicing call writes one to three events, so the fixed cost per
 call decides throughput, not row volume. It is one compare-and-set on the account row plus one
 bulk insert per table, with statements compiled once and run on the driver's cursor. Everything
-else uses plain SQLAlchemy Core.
+else uses plain SQLAlchemy Core. A caller that writes rows of its own with the ledger's (the
+service's audit log) opens the transaction itself and lends it with :meth:`Store.joined`.
 
 Broken invariants in what the core hands over (an unbalanced journal, out-of-order sequences)
 raise ``AssertionError`` even under ``python -O``: they are bugs, not bad input.
@@ -11,8 +12,10 @@ raise ``AssertionError`` even under ``python -O``: they are bugs, not bad input.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -146,12 +149,22 @@ class Store:
         self._insert_new_account = _DriverStatement(
             dialect_insert(schema.accounts).on_conflict_do_nothing(), dialect
         )
-        self._insert_request = _DriverStatement(
-            dialect_insert(schema.requests).on_conflict_do_nothing(), dialect
-        )
-        self._insert_event = _DriverStatement(insert(schema.events), dialect)
-        self._insert_line = _DriverStatement(insert(schema.journal_lines), dialect)
+        self._insert_request: _DriverStatement | _ArrayInsert
+        self._insert_event: _DriverStatement | _ArrayInsert
+        self._insert_line: _DriverStatement | _ArrayInsert
+        if self._is_postgres:
+            self._advance_heads = _ArrayAdvanceHeads()
+            self._insert_request = _ArrayInsert(schema.requests, dialect, skip_conflicts=True)
+            self._insert_event = _ArrayInsert(schema.events, dialect)
+            self._insert_line = _ArrayInsert(schema.journal_lines, dialect)
+        else:
+            self._insert_request = _DriverStatement(
+                dialect_insert(schema.requests).on_conflict_do_nothing(), dialect
+            )
+            self._insert_event = _DriverStatement(insert(schema.events), dialect)
+            self._insert_line = _DriverStatement(insert(schema.journal_lines), dialect)
         self._upsert_snapshot = _DriverStatement(_snapshot_upsert(dialect_insert), dialect)
+        self._joined = threading.local()
 
     @property
     def engine(self) -> Engine:
@@ -161,6 +174,31 @@ class Store:
     def close(self) -> None:
         """Close pooled connections (tests drop their database right after)."""
         self._engine.dispose()
+
+    @property
+    def write_engine(self) -> Engine:
+        """The engine with the store's write-transaction options (SQLite: ``BEGIN IMMEDIATE``),
+        for a caller opening a transaction to lend to :meth:`joined`."""
+        return self._write_engine
+
+    @contextmanager
+    def joined(self, connection: Connection) -> Iterator[None]:
+        """Inside the block, this thread's appends write into the caller's open transaction on
+        ``connection`` (begun on :attr:`write_engine`) instead of committing their own.
+
+        Why: the service commits a batch of requests together with their audit records, so
+        either both are stored or neither is. Each append runs in a savepoint, so a refused one
+        (:class:`ConcurrentUpdateError` and its kin) leaves nothing behind and the transaction
+        stays usable; committing or rolling back stays the caller's. Other threads, and every
+        other method, are unaffected. Blocks do not nest.
+        """
+        if getattr(self._joined, "connection", None) is not None:
+            raise AssertionError("joined transactions do not nest")
+        self._joined.connection = connection
+        try:
+            yield
+        finally:
+            self._joined.connection = None
 
     # Products
 
@@ -289,36 +327,54 @@ class Store:
             _check_batch(
                 item.account_id, item.expected_sequence, item.events, item.journal, item.request
             )
-        with self._write_engine.begin() as connection:
-            cursor = connection.connection.cursor()
-            try:
-                moved = self._write_appends(cursor, appends)
-            finally:
-                cursor.close()
-            if not moved and len(appends) == 1:
-                _refuse_append(connection, appends[0].account_id, appends[0].expected_sequence)
-            if not moved:
-                raise ConcurrentUpdateError(
-                    "an account of this batch moved on or does not exist; nothing was written"
-                )
+        joined: Connection | None = getattr(self._joined, "connection", None)
+        if joined is None:
+            with self._write_engine.begin() as connection:
+                self._append_on(connection, appends)
+        else:
+            with joined.begin_nested():
+                self._append_on(joined, appends)
+
+    def _append_on(self, connection: Connection, appends: Sequence[Append]) -> None:
+        """Write the appends in the transaction open on ``connection``; raise on a refusal
+        (the caller rolls the transaction, or its savepoint, back)."""
+        cursor = connection.connection.cursor()
+        try:
+            moved = self._write_appends(cursor, appends)
+        finally:
+            cursor.close()
+        if not moved and len(appends) == 1:
+            _refuse_append(connection, appends[0].account_id, appends[0].expected_sequence)
+        if not moved:
+            raise ConcurrentUpdateError(
+                "an account of this batch moved on or does not exist; nothing was written"
+            )
 
     def _write_appends(self, cursor: DBAPICursor, appends: Sequence[Append]) -> bool:
-        """Write every append with one driver call per table (psycopg pipelines each call).
+        """Write every append with one driver call per table.
 
         Round trips, not rows, are what a transaction costs on PostgreSQL, so a group commit of
-        any size takes five calls: new accounts, head compare-and-sets (in order, so appends to
-        one account chain), requests, events, journal lines. Both drivers report the summed
-        rowcount of ``executemany``; a shortfall is a refusal and the caller rolls back. Returns
-        whether every head moved.
+        any size takes five calls: new accounts, head compare-and-sets, requests, events, journal
+        lines. On PostgreSQL each table's rows go as one array per column into one statement
+        (``unnest``), and the appends to one account collapse into one compare-and-set from its
+        first expected head to its last: per-row statements, even pipelined, cost the driver and
+        the server ~20 us a row. SQLite runs ``executemany`` in C, in order, so appends to one
+        account chain there. A shortfall in the rows written is a refusal and the caller rolls
+        back. Returns whether every head moved.
         """
         openings = [_record_row(a.account) | {"head_sequence": 0} for a in appends if a.account]
         if openings and self._insert_new_account.executemany(cursor, openings) != len(openings):
             raise DuplicateAccountError(
                 f"account {', '.join(row['account_id'] for row in openings[:3])} already exists"
             )
-        heads = [_compare_and_set_row(item) for item in appends]
-        if self._advance_head.executemany(cursor, heads) != len(heads):
-            return False
+        if self._is_postgres:
+            heads = _collapsed_heads(appends)
+            if heads is None or self._advance_heads.execute(cursor, heads) != len(heads):
+                return False
+        else:
+            heads = [_compare_and_set_row(item) for item in appends]
+            if self._advance_head.executemany(cursor, heads) != len(heads):
+                return False
         requests = [_record_row(a.request) for a in appends if a.request is not None]
         if requests and self._insert_request.executemany(cursor, requests) != len(requests):
             raise DuplicateRequestError(
@@ -629,6 +685,92 @@ class _DriverStatement:
         for name, processor in self.processors.items():
             row[name] = processor(row[name])
         return row
+
+
+class _ArrayInsert:
+    """``INSERT ... SELECT * FROM unnest(<one array per column>)`` on PostgreSQL: any number of
+    rows in one statement with one parameter per column (the server plans and runs it once).
+
+    Values go through the columns' bind processors (JSON to text), as with
+    :class:`_DriverStatement`; each array is cast to its column's type. ``skip_conflicts`` adds
+    ``ON CONFLICT DO NOTHING``: the rowcount then says how many rows were new.
+    """
+
+    def __init__(self, table: Any, dialect: Dialect, *, skip_conflicts: bool = False) -> None:
+        self.names = [table_column.name for table_column in table.columns]
+        arrays = ", ".join(
+            f"CAST(%({table_column.name})b AS {table_column.type.compile(dialect=dialect)}[])"
+            for table_column in table.columns
+        )
+        self.sql = (
+            f"INSERT INTO {table.name} ({', '.join(self.names)}) SELECT * FROM unnest({arrays})"
+            + (" ON CONFLICT DO NOTHING" if skip_conflicts else "")
+        )
+        self.processors: dict[str, Callable[[Any], Any]] = {}
+        for table_column in table.columns:
+            processor = table_column.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.processors[table_column.name] = processor
+
+    def executemany(self, cursor: DBAPICursor, rows: list[dict[str, Any]]) -> int:
+        """Insert the rows; returns how many were inserted."""
+        columns: dict[str, list[Any]] = {}
+        for name in self.names:
+            values = [row[name] for row in rows]
+            processor = self.processors.get(name)
+            columns[name] = values if processor is None else [processor(v) for v in values]
+        cursor.execute(self.sql, columns)
+        return cursor.rowcount
+
+
+class _ArrayAdvanceHeads:
+    """Every account's compare-and-set in one PostgreSQL statement, from arrays.
+
+    A row is updated at most once per statement, so the appends to one account must first be
+    collapsed into one move (:func:`_collapsed_heads`); the rowcount is the accounts that moved.
+    """
+
+    sql = (
+        "UPDATE accounts SET head_sequence = moves.new_head_sequence, "
+        "status = COALESCE(moves.new_status, accounts.status) "
+        "FROM unnest(CAST(%(account_ids)b AS VARCHAR[]), CAST(%(expected)b AS BIGINT[]), "
+        "CAST(%(new_heads)b AS BIGINT[]), CAST(%(new_statuses)b AS VARCHAR[])) "
+        "AS moves(account_id, expected_sequence, new_head_sequence, new_status) "
+        "WHERE accounts.account_id = moves.account_id "
+        "AND accounts.head_sequence = moves.expected_sequence"
+    )
+
+    def execute(self, cursor: DBAPICursor, heads: list[dict[str, Any]]) -> int:
+        parameters = {
+            "account_ids": [row["target_account_id"] for row in heads],
+            "expected": [row["expected_sequence"] for row in heads],
+            "new_heads": [row["new_head_sequence"] for row in heads],
+            "new_statuses": [row["new_status"] for row in heads],
+        }
+        cursor.execute(self.sql, parameters)
+        return cursor.rowcount
+
+
+def _collapsed_heads(appends: Sequence[Append]) -> list[dict[str, Any]] | None:
+    """One compare-and-set per account: from its first append's expected head to its last
+    append's new head, with the last status set on the way (as the appends in turn would).
+
+    ``None`` when an account's appends do not chain (one expects a head the one before it did
+    not leave): applied in turn, that compare-and-set would match no row.
+    """
+    moves: dict[str, dict[str, Any]] = {}
+    for item in appends:
+        row = _compare_and_set_row(item)
+        move = moves.get(item.account_id)
+        if move is None:
+            moves[item.account_id] = row
+            continue
+        if row["expected_sequence"] != move["new_head_sequence"]:
+            return None
+        move["new_head_sequence"] = row["new_head_sequence"]
+        if row["new_status"] is not None:
+            move["new_status"] = row["new_status"]
+    return list(moves.values())
 
 
 def _snapshot_upsert(dialect_insert: Callable[[Any], Insert]) -> Insert:
