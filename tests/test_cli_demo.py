@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from lendguard.cli.main import app
+from lendguard.eod.outputs import SNAPSHOTS, read_feed
+from lendguard.scoring.features import build_features, label_outcomes
 from lendguard.store import open_store
 
 SMALL = ("--accounts", "40", "--months", "4")
@@ -98,3 +102,54 @@ def test_simulate_compares_two_scenarios_on_the_same_seed(tmp_path: Path) -> Non
     baseline = json.loads((tmp_path / "baseline" / "headline.json").read_text())
     stress = json.loads((tmp_path / "stress" / "headline.json").read_text())
     assert baseline["accounts"] == stress["accounts"] == 40
+
+
+def test_behaviour_features_from_the_demo_feed_train_a_model(
+    demo_out: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The B-card loop on the simulated book: nightly snapshots -> point-in-time features with
+    their outcome -> a model trained on the features alone (ids and dates excluded)."""
+    out, _ = demo_out
+    snapshots = read_feed(out, SNAPSHOTS)
+    first = snapshots.column("business_date").to_pylist()[0]
+    dates = [str(first + dt.timedelta(days=days)) for days in (30, 45, 60)]
+    table_path = tmp_path / "bcard.parquet"
+    observed = [arg for day in dates for arg in ("--on", day)]
+    code, stdout, stderr = invoke(
+        "model", "features", "--feed", str(out), *observed, "--out", str(table_path),
+        "--horizon-days", "30", "--bad-days", "1",
+    )  # fmt: skip
+    assert code == 0, stderr
+    table = pd.read_parquet(table_path)
+    assert f"{len(table)} rows of behaviour features" in stdout
+    expected = build_features(snapshots, dates).merge(
+        label_outcomes(snapshots, dates, horizon_days=30, bad_past_due_days=1),
+        on=["account_id", "observation_date"],
+    )
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False)
+    assert set(table["bad"]) == {0, 1}
+    code, stdout, stderr = invoke(
+        "model", "train", "--data", str(table_path), "--target", "bad", "--kind", "scorecard",
+        "--exclude", "account_id,observation_date,snapshot_date",
+        "--out", str(tmp_path / "models"), "--json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert 0 <= json.loads(stdout)["auc"] <= 1
+
+
+def test_features_refuse_a_folder_without_snapshots_and_an_unknown_outcome(
+    demo_out: tuple[Path, str], tmp_path: Path
+) -> None:
+    out, _ = demo_out
+    code, _, stderr = invoke(
+        "model", "features", "--feed", str(tmp_path), "--on", "2026-01-31",
+        "--out", str(tmp_path / "x.parquet"),
+    )  # fmt: skip
+    assert code == 2 and "holds no snapshots/ folder" in stderr
+    last = read_feed(out, SNAPSHOTS).column("business_date").to_pylist()[-1]
+    code, _, stderr = invoke(
+        "model", "features", "--feed", str(out), "--on", str(last),
+        "--out", str(tmp_path / "x.parquet"),
+    )  # fmt: skip
+    assert code == 2 and "its label is not known yet" in stderr
+    assert not (tmp_path / "x.parquet").exists()

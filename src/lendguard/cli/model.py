@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lendguard.cli.errors import bad_input_exits, fail
+from lendguard.scoring.features import LABEL_BAD_PAST_DUE_DAYS, LABEL_HORIZON_DAYS
 
 if TYPE_CHECKING:
     from lendguard.scoring.registry import SavedModel
@@ -59,6 +60,10 @@ def train_command(
     name: Annotated[
         str | None, typer.Option(help="Model name (default: data file name and kind).")
     ] = None,
+    exclude: Annotated[
+        str | None,
+        typer.Option(help="Comma list of columns that are not features (ids, dates)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Fit a model, measure it on the holdout, and save it as the next version of its name."""
@@ -74,12 +79,12 @@ def train_command(
     if kind not in MODEL_KINDS:
         fail(f"--kind must be one of {', '.join(MODEL_KINDS)}, got {kind!r}")
     with bad_input_exits():
-        data_all = labelled(read_table(data), target, bad_value)
+        data_all = labelled(_without(read_table(data), exclude), target, bad_value)
         if test is None:
             train_part, holdout_part = holdout_split(data_all, holdout, seed)
         else:
             train_part = data_all
-            holdout_part = labelled(read_table(test), target, bad_value)
+            holdout_part = labelled(_without(read_table(test), exclude), target, bad_value)
         result = train(
             train_part,
             holdout_part,
@@ -111,6 +116,90 @@ def train_command(
     _print_mapping("Model trained", summary)
 
 
+@model_app.command("features")
+def features_command(
+    feed: Annotated[
+        Path,
+        typer.Option(
+            file_okay=False,
+            help="A close-of-business output folder holding snapshots/ "
+            "(lendguard eod --out, or lendguard demo's folder).",
+        ),
+    ],
+    on: Annotated[
+        list[str], typer.Option(help="Observation date, YYYY-MM-DD (repeat for several).")
+    ],
+    out: Annotated[Path, typer.Option(help="Feature table to write, .csv or .parquet.")],
+    kind: Annotated[str, typer.Option(help="behaviour (B-card) or collection (C-card).")] = (
+        "behaviour"
+    ),
+    db: Annotated[
+        str | None, typer.Option(help="The ledger's database URL: adds the transaction features.")
+    ] = None,
+    label: Annotated[
+        bool, typer.Option(help="Add the outcome column 'bad' (the horizon must be in the data).")
+    ] = True,
+    horizon_days: Annotated[int, typer.Option(min=1, help="Outcome window after each date.")] = (
+        LABEL_HORIZON_DAYS
+    ),
+    bad_days: Annotated[
+        int, typer.Option(min=1, help="Days past due within the window that make 'bad'.")
+    ] = LABEL_BAD_PAST_DUE_DAYS,
+) -> None:
+    """Build point-in-time B-card or C-card features from the nightly snapshots, labelled."""
+    from lendguard.eod.outputs import SNAPSHOTS, read_feed  # noqa: PLC0415
+    from lendguard.scoring.features import (  # noqa: PLC0415
+        build_features,
+        label_outcomes,
+        load_transactions,
+    )
+    from lendguard.store import open_store  # noqa: PLC0415
+
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        fail(f"--out must end in .csv or .parquet, got {out.name}")
+    if not (feed / SNAPSHOTS).is_dir():
+        fail(f"--feed {feed} holds no {SNAPSHOTS}/ folder", "bad_feed")
+    with bad_input_exits():
+        snapshots = read_feed(feed, SNAPSHOTS)
+        transactions = None
+        if db is not None:
+            store = open_store(db)
+            try:
+                transactions = load_transactions(store)
+            finally:
+                store.close()
+        table = build_features(snapshots, on, kind=kind, transactions=transactions)
+        if label:
+            outcomes = label_outcomes(
+                snapshots, on, horizon_days=horizon_days, bad_past_due_days=bad_days
+            )
+            keys = ["account_id", "observation_date"]
+            table = table.merge(outcomes, on=keys, how="left", validate="1:1")
+    _write_table(table, out)
+    print(f"{len(table)} rows of {kind} features into {out}")
+
+
+def _write_table(table: pd.DataFrame, out: Path) -> None:
+    """Write a table whole or not at all (a partial file is renamed into place when complete)."""
+    temporary = out.with_name(f".{out.name}.partial")
+    if out.suffix.lower() == ".csv":
+        table.to_csv(temporary, index=False)
+    else:
+        table.to_parquet(temporary, index=False)
+    temporary.replace(out)
+
+
+def _without(frame: pd.DataFrame, exclude: str | None) -> pd.DataFrame:
+    """The table less the ``--exclude`` columns, each of which must be there."""
+    if exclude is None:
+        return frame
+    names = [name.strip() for name in exclude.split(",") if name.strip()]
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        fail(f"--exclude names columns the data does not have: {', '.join(missing)}")
+    return frame.drop(columns=names)
+
+
 @model_app.command("score")
 def score_command(
     model: Annotated[Path, typer.Option(file_okay=False, help="A saved model version folder.")],
@@ -134,12 +223,7 @@ def score_command(
             saved.model.set_params(unseen_category=unseen)
         frame = read_table(data)
         scored = scored_table(saved, frame, reasons)
-    temporary = out.with_name(f".{out.name}.partial")
-    if out.suffix.lower() == ".csv":
-        scored.to_csv(temporary, index=False)
-    else:
-        scored.to_parquet(temporary, index=False)
-    temporary.replace(out)
+    _write_table(scored, out)
     print(f"scored {len(scored)} rows with {saved.name} v{saved.version} into {out}")
 
 
