@@ -36,9 +36,15 @@ from lendguard.scoring.binning import (
     Bin,
     FeatureBinning,
     WoEBinner,
+    _distinct_counts,
     bin_feature,
 )
-from lendguard.scoring.binning_merge import optimal_partition, woe_iv
+from lendguard.scoring.binning_merge import (
+    MergeProblem,
+    optimal_partition,
+    optimal_partitions,
+    woe_iv,
+)
 
 GERMAN_CREDIT = Path("/work/shared/data/german_credit.csv")
 
@@ -313,6 +319,83 @@ def test_merge_finds_the_brute_force_optimum(
     assert follows_trend([b / (g + b) for g, b in zip(goods, bads, strict=True)], trend)
     _, ivs = woe_iv(np.array(goods), np.array(bads), sum(good), sum(bad))
     assert float(ivs.sum()) == pytest.approx(partition.iv, abs=1e-12)
+
+
+merge_problems = st.lists(
+    st.tuples(
+        prebin_counts,
+        st.lists(st.sampled_from(TRENDS), min_size=1, max_size=5, unique=True),
+        st.integers(1, 8),
+        st.integers(0, 40),
+        st.integers(0, 5),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems=merge_problems)
+def test_merging_many_problems_at_once_finds_each_ones_own_optimum(
+    problems: list[tuple[list[tuple[int, int]], list[str], int, int, int]],
+) -> None:
+    """Problems of different sizes, trends and caps share one programme (the smaller padded),
+    yet each gets exactly the partition it gets alone, to the last bit of its IV."""
+    merged = [
+        MergeProblem(
+            good_counts=np.array([pair[0] for pair in counts]),
+            bad_counts=np.array([pair[1] for pair in counts]),
+            good_total=sum(pair[0] for pair in counts),
+            bad_total=sum(pair[1] for pair in counts),
+            min_bin_count=min_count,
+            min_bin_bad_count=min_bad,
+            trends=tuple(trends),
+            max_bins=max_bins,
+        )
+        for counts, trends, max_bins, min_count, min_bad in problems
+    ]
+    for problem, partitions in zip(merged, optimal_partitions(merged), strict=True):
+        assert set(partitions) == set(problem.trends)
+        for trend, partition in partitions.items():
+            alone = optimal_partition(
+                problem.good_counts,
+                problem.bad_counts,
+                good_total=problem.good_total,
+                bad_total=problem.bad_total,
+                trend=trend,
+                max_bins=problem.max_bins,
+                min_bin_count=problem.min_bin_count,
+                min_bin_bad_count=problem.min_bin_bad_count,
+            )
+            assert partition == alone
+
+
+def test_exactly_equal_partitions_are_decided_by_the_documented_order() -> None:
+    """Mirror-image pre-bins give two partitions of exactly the same IV: the fewest bins win,
+    then the earliest start of the last bin, whatever else shares the programme."""
+    good, bad = np.array([10, 20, 10]), np.array([5, 2, 5])
+    options = {"good_total": 40, "bad_total": 12, "min_bin_count": 0, "min_bin_bad_count": 0}
+    alone = optimal_partition(good, bad, trend="none", max_bins=2, **options)
+    assert alone is not None and alone.starts == (0, 1)
+    _, left = woe_iv(np.array([10, 30]), np.array([5, 7]), 40, 12)
+    _, right = woe_iv(np.array([30, 10]), np.array([7, 5]), 40, 12)
+    assert alone.iv == float(left.sum()) == float(right.sum())
+    identical = optimal_partition(
+        np.array([10] * 4),
+        np.array([5] * 4),
+        good_total=40,
+        bad_total=20,
+        trend="none",
+        max_bins=3,
+        min_bin_count=0,
+        min_bin_bad_count=0,
+    )
+    assert identical is not None and identical.starts == (0,)  # every split adds nothing
+    other = MergeProblem(
+        np.array([50, 5, 40, 1]), np.array([1, 20, 2, 9]), 96, 32, 0, 0, ("peak",), 8
+    )
+    mirrored = MergeProblem(good, bad, 40, 12, 0, 0, ("none",), 2)
+    assert optimal_partitions([other, mirrored])[1]["none"] == alone
 
 
 def test_merge_beats_greedy_adjacent_merging() -> None:
@@ -841,6 +924,42 @@ def test_binner_transforms_to_woe_and_to_bin_indices() -> None:
     ivs = binner.information_values()
     assert set(ivs) == {"age", "grade", "utilisation"}
     assert ivs["age"] == binner.binnings_["age"].iv > ivs["utilisation"]
+
+
+@pytest.mark.parametrize("output", ["woe", "index"])
+def test_fit_transform_places_training_rows_where_transform_would(output: str) -> None:
+    """fit_transform reuses what fitting knows about each row instead of reading it again; the
+    answer must be exactly transform's, special codes and missing values included."""
+    frame, target = small_frame()
+    frame["grade"] = frame["grade"].where(frame["age"] < 75)  # missing categories
+    frame["age"] = frame["age"].where(frame["age"] % 7 != 0, -1.0)  # a special code
+    binner = WoEBinner(special_codes={"age": [-1.0]}, output=output)
+    fitted = binner.fit_transform(frame, target)
+    expected = WoEBinner(special_codes={"age": [-1.0]}, output=output).fit(frame, target)
+    assert fitted.dtype == expected.transform(frame).dtype
+    np.testing.assert_array_equal(fitted, expected.transform(frame))
+
+
+@pytest.mark.parametrize(
+    ("values", "grouping"),
+    [
+        (np.random.default_rng(1).integers(0, 300, 5000) * 0.25, "hashing"),
+        (np.random.default_rng(2).normal(size=5000), "sorting"),
+        (np.random.default_rng(3).integers(0, 40, 800) * 1.0, "sorting"),
+    ],
+)
+def test_hashing_and_sorting_count_distinct_values_alike(values: np.ndarray, grouping: str) -> None:
+    """Pre-binning counts distinct values by hashing when they repeat and by sorting when they
+    barely do; either way the counts are those of np.unique."""
+    target = (np.random.default_rng(4).random(values.size) < 0.2).astype(np.int8)
+    distinct, counts, bad, groups = _distinct_counts(values, target)
+    assert (groups is not None) == (grouping == "hashing")
+    expected, expected_counts = np.unique(values, return_counts=True)
+    np.testing.assert_array_equal(distinct, expected)
+    np.testing.assert_array_equal(counts, expected_counts)
+    np.testing.assert_array_equal(bad, [target[values == value].sum() for value in expected])
+    if groups is not None:
+        np.testing.assert_array_equal(groups.values[groups.codes], values)
 
 
 def test_binner_matches_columns_by_name_and_allows_values_outside_training_range() -> None:

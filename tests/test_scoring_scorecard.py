@@ -20,8 +20,9 @@ from lendguard.errors import (
     ScoringDataError,
     UnseenCategoryError,
 )
+from lendguard.scoring.data import binary_target
 from lendguard.scoring.metrics import auc
-from lendguard.scoring.scorecard import Scaling, Scorecard, round_points
+from lendguard.scoring.scorecard import Scaling, Scorecard, round_points, unusable_columns
 from scoring_helpers import german_credit
 
 
@@ -163,6 +164,40 @@ def test_constant_and_empty_columns_are_dropped_with_reasons(split) -> None:
     assert model.dropped_["always_one"] == "constant"
     assert model.dropped_["never_known"] == "entirely missing"
     assert "always_one" not in model.features_
+
+
+def test_a_column_is_judged_on_all_its_rows_not_only_the_first(split) -> None:
+    """The first rows settle most columns; one that looks constant there is read whole."""
+    train_x, _, train_y, _ = split
+    rows = len(train_y)
+    late_change = np.where(np.arange(rows) < rows - 5, 7.0, np.arange(rows) % 3)
+    late_missing = np.where(np.arange(rows) < rows - 1, "a", None)
+    frame = train_x.assign(
+        late_change=late_change, late_missing=late_missing, constant_text="x", late_nan=np.nan
+    )
+    frame.iloc[-1, frame.columns.get_loc("late_nan")] = 1.0
+    dropped = unusable_columns(frame)
+    assert dropped == {"constant_text": "constant"}
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ([0, 1, 2, 1], "must be 0/1, got values 0, 1, 2"),
+        ([1, 1, 1], r"one class only \(1\)"),
+        ([0.0, 0.0], r"one class only \(0.0\)"),
+        ([0.0, 1.0, math.nan], "missing values"),
+        (["good", "bad"], "map a text target"),
+    ],
+)
+def test_the_target_must_be_zero_or_one_with_both_classes(target: list, message: str) -> None:
+    with pytest.raises(ScoringDataError, match=message):
+        binary_target(np.array(target))
+
+
+def test_a_boolean_or_float_target_becomes_int8() -> None:
+    assert binary_target(np.array([True, False])).tolist() == [1, 0]
+    assert binary_target(np.array([0.0, 1.0, -0.0])).dtype == np.int8
 
 
 def test_missing_columns_and_unseen_categories_at_scoring_time(fitted, split) -> None:

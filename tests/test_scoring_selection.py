@@ -482,6 +482,40 @@ def test_each_filter_drops_what_it_should_with_a_readable_reason() -> None:
     assert list(selector.feature_names_in_) == list(table.columns)
 
 
+@pytest.mark.parametrize("stepwise_criterion", [None, "bic"])
+def test_the_scorecards_woe_path_selects_what_fit_selects(stepwise_criterion: str | None) -> None:
+    """The scorecard hands the selector its WoE matrix without the table checks; the selection,
+    reasons and information values must be those of a plain fit on the same table."""
+    table, target = _scorecard_table()
+    fitted = FeatureSelector(stepwise=stepwise_criterion).fit(table, target)
+    values = np.asfortranarray(table.to_numpy(dtype=np.float64))
+    direct = FeatureSelector(stepwise=stepwise_criterion)._fit_woe(
+        values, list(table.columns), target.astype(np.int8)
+    )
+    assert direct.selected_features_ == fitted.selected_features_
+    assert direct.dropped_ == fitted.dropped_
+    assert direct.information_values_ == fitted.information_values_
+    assert direct.support_.tolist() == fitted.support_.tolist()
+    assert list(direct.feature_names_in_) == list(fitted.feature_names_in_)
+    assert direct.n_features_in_ == fitted.n_features_in_
+
+
+def test_vif_of_well_conditioned_columns_is_the_inverse_correlations_diagonal() -> None:
+    """Far from collinear, one inversion gives every VIF; it agrees with a regression of each
+    column on the others (the route near collinearity still takes)."""
+    rng = np.random.default_rng(11)
+    latent = rng.normal(size=(2000, 5))
+    frame = pd.DataFrame(latent @ rng.normal(size=(5, 5)), columns=list("abcde"))
+    factors = variance_inflation_factors(frame)
+    for name in frame.columns:
+        others = frame.drop(columns=name).assign(intercept=1.0).to_numpy()
+        fitted = others @ np.linalg.lstsq(others, frame[name].to_numpy(), rcond=None)[0]
+        residual = frame[name].to_numpy() - fitted
+        centred = frame[name].to_numpy() - frame[name].mean()
+        r_squared = 1.0 - (residual @ residual) / (centred @ centred)
+        assert factors[name] == pytest.approx(1.0 / (1.0 - r_squared), rel=1e-9)
+
+
 def test_a_finite_vif_above_the_limit_is_reported_with_its_value() -> None:
     rng = np.random.default_rng(8)
     a, b = rng.normal(size=(2, 1000))

@@ -46,8 +46,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,13 @@ from sklearn.utils import ClassifierTags, Tags
 from sklearn.utils.validation import check_is_fitted
 
 from lendguard.errors import ModelFileError, ScoringDataError, UnseenCategoryError
-from lendguard.scoring.binning_merge import TRENDS, Partition, optimal_partition, woe_iv
+from lendguard.scoring.binning_merge import (
+    TRENDS,
+    MergeProblem,
+    Partition,
+    optimal_partitions,
+    woe_iv,
+)
 from lendguard.scoring.data import binary_target, feature_frame, require_columns
 
 MonotonicTrend = Literal["auto", "ascending", "descending", "peak", "valley", "none"]
@@ -67,6 +73,7 @@ UnseenCategory = Literal["error", "missing", "riskiest"]
 BinKind = Literal["interval", "categories", "special", "missing"]
 
 TREND_FALLBACK = "fallback_single_bin"
+"""The ``trend`` of a binning whose values could not be split under its constraints."""
 
 AUTO_FOLD_SEED = 0
 """Seed of the split into halves that decides, under "auto", between monotone and a turn."""
@@ -77,7 +84,8 @@ the held-out fits when the turn barely differs from the monotone binning."""
 
 MONOTONE_TRENDS = ("ascending", "descending")
 TURN_TRENDS = ("peak", "valley")
-"""The ``trend`` of a binning whose values could not be split under its constraints."""
+AUTO_TRENDS = (*MONOTONE_TRENDS, *TURN_TRENDS)
+"""The trends ``"auto"`` chooses between: one dynamic programme solves all four."""
 
 MONOTONIC_TRENDS = ("auto", *TRENDS)
 PREBINNINGS = ("quantile", "tree", "chimerge")
@@ -93,6 +101,12 @@ chimerge_start_prebins = 50
 tree_cells_max = 1_000
 """Equal-frequency cells of distinct values a tree pre-binning splits between: like a histogram
 tree, it keeps a tree on 150,000 distinct values to milliseconds at a negligible loss of cuts."""
+
+distinct_sample_rows = 1_000
+distinct_share_hashed_max = 0.2
+"""Pre-binning groups equal values by hashing when, judged on the first ``distinct_sample_rows``,
+at most this share of the values are distinct; otherwise it sorts them (see
+``_distinct_counts``)."""
 
 unseen_categories_shown_max = 5
 """Unseen categories an error message lists; the rest are counted."""
@@ -320,7 +334,8 @@ def bin_feature(
         raise ScoringDataError(
             f"feature {feature!r} has {len(series)} rows but the target has {target.size}"
         )
-    return _bin_series(series, target, feature, resolve_dtype(series, dtype, feature), options)
+    resolved = resolve_dtype(series, dtype, feature)
+    return _bin_columns([(feature, series, resolved, options)], target)[1][0]
 
 
 def resolve_dtype(series: pd.Series, dtype: str | None, feature: str) -> str:
@@ -410,6 +425,8 @@ def category_name(value: Any) -> str:
 
 def _numeric_array(series: pd.Series, feature: str) -> np.ndarray:
     """Return the values as float64, NaN for missing, or name the values that are not numbers."""
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
+        return series.to_numpy(dtype=np.float64)  # NumPy numbers: NaN already marks missing
     if pd.api.types.is_complex_dtype(series.dtype):
         raise ScoringDataError(f"feature {feature!r} holds complex numbers")
     if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
@@ -427,76 +444,172 @@ def _numeric_array(series: pd.Series, feature: str) -> np.ndarray:
     return converted.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _bin_series(
-    series: pd.Series, target: np.ndarray, feature: str, dtype: str, options: _Options
-) -> FeatureBinning:
-    """Bin one checked column; ``target`` is already a 0/1 array of the same length."""
-    if dtype == "numeric":
-        return _bin_numeric(_numeric_array(series, feature), target, feature, options)
-    return _bin_categorical(series, target, feature, options)
+@dataclass(frozen=True)
+class _Prebinned:
+    """One feature after pre-binning: what the merge needs, and what the final bins need after it.
+
+    ``rows`` (the numbers, or category codes with -1 for missing) and ``names`` (the categories
+    the codes point to) let the training rows be placed in the final bins without reading the
+    column again.
+    """
+
+    feature: str
+    dtype: Literal["numeric", "categorical"]
+    options: _Options
+    trend: str
+    """The trend to merge under: ``options.monotonic_trend``, or for a categorical feature
+    "ascending" (or "none"), since its pre-bins are already in bad-rate order."""
+    good: np.ndarray
+    bad: np.ndarray
+    cuts: np.ndarray
+    """Numeric: the value each pre-bin after the first starts at (empty for categorical)."""
+    groups: tuple[tuple[str, ...], ...]
+    """Categorical: the categories of each pre-bin (empty for numeric)."""
+    special_counts: tuple[tuple[float | str, int, int], ...]
+    """Each special code with its good and bad counts."""
+    missing_counts: tuple[int, int]
+    rows: np.ndarray
+    value_rows: np.ndarray
+    """Rows neither missing nor a special code: the rows the pre-bins count."""
+    names: np.ndarray
+    value_groups: _ValueGroups | None
+    """Numeric: the value rows' groups, when pre-binning hashed them."""
 
 
-def _bin_numeric(
+def _bin_columns(
+    columns: list[tuple[str, pd.Series, str, _Options]], target: np.ndarray
+) -> tuple[list[_Prebinned], list[FeatureBinning]]:
+    """Bin checked columns (name, values, dtype, options); ``target`` is a 0/1 array of their
+    length. The merges of all columns run together (see :func:`_merge_all`)."""
+    prebinned = [
+        _prebin_numeric(_numeric_array(series, name), target, name, options)
+        if dtype == "numeric"
+        else _prebin_categorical(series, target, name, options)
+        for name, series, dtype, options in columns
+    ]
+    merges = _merge_all(prebinned, target)
+    counted = [
+        _counted_bins(feature, starts)
+        for feature, (starts, _) in zip(prebinned, merges, strict=True)
+    ]
+    return prebinned, _scored(prebinned, counted, [trend for _, trend in merges], target)
+
+
+def _prebin_numeric(
     numbers: np.ndarray, target: np.ndarray, feature: str, options: _Options
-) -> FeatureBinning:
+) -> _Prebinned:
     missing = np.isnan(numbers)
     _refuse_degenerate(feature, missing, numbers)
     codes = _numeric_codes(options.special_codes, feature)
-    special = _special_positions(numbers, codes)
-    values = ~missing & (special < 0)
-    cuts, good, bad = _numeric_prebins(numbers[values], target[values], options, numbers.size)
-    folds = None
-    if options.monotonic_trend == "auto":
-        prebin_of_value = np.searchsorted(cuts, numbers[values], side="right")
-        folds = _folds(prebin_of_value, values, target, good.size)
-    starts, trend = _merge(good, bad, target, options.monotonic_trend, options, folds)
-    inner_edges = cuts[np.asarray(starts[1:], dtype=np.int64) - 1]
-    edges = np.concatenate(([-math.inf], inner_edges, [math.inf]))
-    good_counts, bad_counts = _merged_counts(good, bad, starts)
-    value_bins = [
-        _unscored_bin("interval", good_count, bad_count, lower=float(lower), upper=float(upper))
-        for lower, upper, good_count, bad_count in zip(
-            edges[:-1], edges[1:], good_counts, bad_counts, strict=True
-        )
-    ]
-    special_bins = _special_bins(codes, special, target)
-    return _score(feature, "numeric", [*value_bins, *special_bins], missing, target, trend)
+    values = ~missing
+    special = np.empty(0, dtype=np.int64)  # read only for the special codes, when there are any
+    if codes:
+        special = _special_positions(numbers, codes)
+        values &= special < 0
+    cuts, good, bad, groups = _numeric_prebins(
+        numbers[values], target[values], options, numbers.size
+    )
+    return _Prebinned(
+        feature=feature,
+        dtype="numeric",
+        options=options,
+        trend=options.monotonic_trend,
+        good=good,
+        bad=bad,
+        cuts=cuts,
+        groups=(),
+        special_counts=_special_counts(codes, special, target),
+        missing_counts=_good_bad_counts(missing, target),
+        rows=numbers,
+        value_rows=values,
+        names=np.empty(0, dtype=object),
+        value_groups=groups,
+    )
 
 
-def _bin_categorical(
+def _prebin_categorical(
     series: pd.Series, target: np.ndarray, feature: str, options: _Options
-) -> FeatureBinning:
+) -> _Prebinned:
     names, codes = _category_codes(series)
     missing = codes < 0
     _refuse_degenerate(feature, missing, codes)
     special_codes = tuple(dict.fromkeys(category_name(code) for code in options.special_codes))
-    special_of_name = np.array(
-        [special_codes.index(name) if name in special_codes else -1 for name in names],
-        dtype=np.int64,
-    )
-    special = np.where(missing, -1, special_of_name[np.maximum(codes, 0)])
-    values = ~missing & (special < 0)
+    values = ~missing
+    special = np.empty(0, dtype=np.int64)  # read only for the special codes, when there are any
+    if special_codes:
+        special_of_name = [
+            special_codes.index(name) if name in special_codes else -1 for name in names
+        ]
+        # code -1 (missing) reads the appended last entry: not special
+        special = np.array([*special_of_name, -1], dtype=np.int64)[codes]
+        values &= special < 0
     groups, good, bad = _categorical_prebins(
         names, codes[values], target[values], options.max_prebins
     )
-    trend = "none" if options.monotonic_trend == "none" else "ascending"
-    starts, recorded_trend = _merge(good, bad, target, trend, options)
-    good_counts, bad_counts = _merged_counts(good, bad, starts)
-    ends = (*starts[1:], len(groups))
-    value_bins = [
-        _unscored_bin(
-            "categories",
-            good_count,
-            bad_count,
-            categories=tuple(name for group in groups[start:end] for name in group),
-        )
-        for start, end, good_count, bad_count in zip(
-            starts, ends, good_counts, bad_counts, strict=True
-        )
+    return _Prebinned(
+        feature=feature,
+        dtype="categorical",
+        options=options,
+        trend="none" if options.monotonic_trend == "none" else "ascending",
+        good=good,
+        bad=bad,
+        cuts=np.empty(0),
+        groups=tuple(groups),
+        special_counts=_special_counts(special_codes, special, target),
+        missing_counts=_good_bad_counts(missing, target),
+        rows=codes,
+        value_rows=values,
+        names=names,
+        value_groups=None,
+    )
+
+
+def _counted_bins(feature: _Prebinned, starts: tuple[int, ...]) -> list[_CountedBin]:
+    """The bins from the merged pre-bins, the special codes and the missing rows."""
+    good_counts, bad_counts = _merged_counts(feature.good, feature.bad, starts)
+    if feature.dtype == "numeric":
+        inner_edges = feature.cuts[np.asarray(starts[1:], dtype=np.int64) - 1]
+        edges = [-math.inf, *(float(edge) for edge in inner_edges), math.inf]
+        value_bins = [
+            _CountedBin("interval", good_count, bad_count, lower=lower, upper=upper)
+            for lower, upper, good_count, bad_count in zip(
+                edges[:-1], edges[1:], good_counts, bad_counts, strict=True
+            )
+        ]
+    else:
+        ends = (*starts[1:], len(feature.groups))
+        value_bins = [
+            _CountedBin(
+                "categories",
+                good_count,
+                bad_count,
+                categories=tuple(name for group in feature.groups[start:end] for name in group),
+            )
+            for start, end, good_count, bad_count in zip(
+                starts, ends, good_counts, bad_counts, strict=True
+            )
+        ]
+    special_bins = [
+        _CountedBin("special", good_count, bad_count, special_codes=(code,))
+        for code, good_count, bad_count in feature.special_counts
     ]
-    special_bins = _special_bins(special_codes, special, target)
-    bins = [*value_bins, *special_bins]
-    return _score(feature, "categorical", bins, missing, target, recorded_trend)
+    missing_bin = _CountedBin("missing", *feature.missing_counts)
+    return [*value_bins, *special_bins, missing_bin]
+
+
+def _training_indices(feature: _Prebinned, binning: FeatureBinning) -> np.ndarray:
+    """Each training row's bin, from what fitting already holds: the same as ``bin_indices`` of
+    the column, without converting or factorizing it again."""
+    if feature.dtype == "numeric":
+        return binning.bin_indices(feature.rows)
+    position_of_name = {
+        name: position
+        for position, bin_ in enumerate(binning.bins)
+        for name in (*bin_.categories, *bin_.special_codes)
+    }
+    positions = [position_of_name[name] for name in feature.names]
+    # code -1 (missing) reads the appended last entry: the missing bin
+    return np.array([*positions, len(binning.bins) - 1], dtype=np.int32)[feature.rows]
 
 
 def _refuse_degenerate(feature: str, missing: np.ndarray, values: np.ndarray) -> None:
@@ -532,28 +645,32 @@ def _special_positions(values: np.ndarray, codes: Sequence[float]) -> np.ndarray
 def _category_codes(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Return the distinct category names (as str) and each row's index into them (-1 = missing).
 
-    Only the distinct values are turned into str, so a large column costs one factorize.
+    Only the distinct values are turned into str, so a large column costs one factorize (of the
+    bare array when there is one: the Series adds only overhead).
     """
-    labels, uniques = pd.factorize(series)
-    if uniques.size == 0:
-        return np.empty(0, dtype=object), np.full(labels.size, -1, dtype=np.int64)
-    texts = np.array([category_name(value) for value in uniques], dtype=object)
-    name_codes, names = pd.factorize(texts)
-    codes = np.where(labels >= 0, name_codes[np.maximum(labels, 0)], -1)
-    return np.asarray(names, dtype=object), codes.astype(np.int64)
+    values = series.to_numpy() if isinstance(series.dtype, np.dtype) else series
+    labels, uniques = pd.factorize(values)
+    code_of_name: dict[str, int] = {}
+    name_codes = [
+        code_of_name.setdefault(category_name(value), len(code_of_name)) for value in uniques
+    ]
+    # label -1 (missing) reads the appended last entry
+    codes = np.array([*name_codes, -1], dtype=np.int64)[labels]
+    return np.array(list(code_of_name), dtype=object), codes
 
 
 def _numeric_prebins(
     values: np.ndarray, target: np.ndarray, options: _Options, rows_total: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the cut points (data values, ascending) and the good and bad counts of each pre-bin.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, _ValueGroups | None]:
+    """Return the cut points (data values, ascending), the good and bad counts of each pre-bin,
+    and the values' groups when grouping found them (see :func:`_distinct_counts`).
 
-    The work is done on the distinct values and their counts, so after one sort every step costs
-    in distinct values, not rows.
+    The work is done on the distinct values and their counts, so after grouping them every step
+    costs in distinct values, not rows.
     """
     if values.size == 0:
-        return np.empty(0), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
-    distinct, counts, bad = _distinct_counts(values, target)
+        return np.empty(0), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), None
+    distinct, counts, bad, groups = _distinct_counts(values, target)
     good = counts - bad
     if options.prebinning == "tree":
         min_leaf_fraction = _min_bin_count(options.min_bin_share, rows_total) / values.size
@@ -568,17 +685,50 @@ def _numeric_prebins(
     good_counts = np.add.reduceat(good, starts)
     bad_counts = np.add.reduceat(bad, starts)
     if options.prebinning == "chimerge":
-        return _chimerge(cuts, good_counts, bad_counts, options.max_prebins)
-    return cuts, good_counts, bad_counts
+        return (*_chimerge(cuts, good_counts, bad_counts, options.max_prebins), groups)
+    return cuts, good_counts, bad_counts, groups
+
+
+@dataclass(frozen=True)
+class _ValueGroups:
+    """Each value's group as an index into ``values``, where hashing grouped equal values: a way
+    from rows back to their values that costs a gather rather than a search."""
+
+    codes: np.ndarray
+    values: np.ndarray
 
 
 def _distinct_counts(
     values: np.ndarray, target: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the distinct values (ascending), the rows and the bads of each.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, _ValueGroups | None]:
+    """Return the distinct values (ascending), the rows and the bads of each, and the groups when
+    hashing made them.
 
-    Two sorts (all values, bad rows' values) are cheaper than ``np.unique`` with its inverse.
+    Values that repeat (ages, counts, amounts rounded as bureaus report them) are grouped by
+    hashing and only the distinct values are sorted: several times faster than sorting every
+    value. Hashing loses to sorting when most values are distinct, so the first
+    ``distinct_sample_rows`` values decide: by the birthday estimate, ``m`` sampled values with
+    ``r`` repeats come from about ``m**2 / (2 * r)`` distinct values, and hashing is used when
+    that is at most ``distinct_share_hashed_max`` of the rows.
     """
+    if values.size <= distinct_sample_rows:
+        return (*_sorted_distinct_counts(values, target), None)  # too few to be worth hashing
+    sample = values[:distinct_sample_rows]
+    repeats = sample.size - np.unique(sample).size
+    if 2 * repeats * distinct_share_hashed_max * values.size < sample.size**2:
+        return (*_sorted_distinct_counts(values, target), None)
+    codes, uniques = pd.factorize(values)
+    order = np.argsort(uniques)
+    counts = np.bincount(codes, minlength=uniques.size)
+    bad = np.bincount(codes[target == 1], minlength=uniques.size)
+    return uniques[order], counts[order], bad[order], _ValueGroups(codes, uniques)
+
+
+def _sorted_distinct_counts(
+    values: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_distinct_counts` by sorting: two sorts (all values, bad rows' values) are cheaper
+    than ``np.unique`` with its inverse."""
     ordered = np.sort(values)
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     distinct = ordered[starts]
@@ -665,16 +815,18 @@ def _categorical_prebins(
     """
     counts = np.bincount(codes, minlength=names.size)
     bad = np.bincount(codes[target == 1], minlength=names.size)
-    present = np.flatnonzero(counts)
-    if present.size == 0:
+    count_list, bad_list, name_list = counts.tolist(), bad.tolist(), names.tolist()
+    order = sorted(
+        (code for code, count in enumerate(count_list) if count),
+        key=lambda code: (bad_list[code] / count_list[code], name_list[code]),
+    )
+    if not order:
         return [()], np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
-    rates = bad[present] / counts[present]
-    order = present[sorted(range(present.size), key=lambda k: (rates[k], names[present[k]]))]
     group_starts = _equal_frequency_starts(counts[order], max_prebins)
-    group_ends = [*group_starts[1:], order.size]
+    group_ends = [*group_starts[1:].tolist(), len(order)]
     groups = [
-        tuple(str(name) for name in names[order[start:end]])
-        for start, end in zip(group_starts, group_ends, strict=True)
+        tuple(name_list[code] for code in order[start:end])
+        for start, end in zip(group_starts.tolist(), group_ends, strict=True)
     ]
     good_counts = np.add.reduceat(counts[order] - bad[order], group_starts)
     return groups, good_counts, np.add.reduceat(bad[order], group_starts)
@@ -693,95 +845,147 @@ def _min_bin_count(min_bin_share: float, rows_total: int) -> int:
     return max(1, math.ceil(min_bin_share * rows_total - _SHARE_TOLERANCE))
 
 
-def _merge(
-    good: np.ndarray,
-    bad: np.ndarray,
-    target: np.ndarray,
-    trend: str,
-    options: _Options,
-    folds: list[_Fold] | None = None,
-) -> tuple[tuple[int, ...], str]:
-    """Return where each value bin starts (pre-bin indices) and the trend to record.
+def _merge_all(features: list[_Prebinned], target: np.ndarray) -> list[tuple[tuple[int, ...], str]]:
+    """Where each feature's value bins start (pre-bin indices), and the trend to record.
 
-    ``"auto"``: see :func:`_merge_auto` (it needs ``folds``). When no partition meets the
-    constraints, all pre-bins become one bin and the trend says so.
+    A feature with a fixed trend takes that trend's best partition. Under ``"auto"`` it takes the
+    better monotone trend (ascending on a tie), unless a single turn (peak or valley) predicts
+    held-out rows better: a turn can only add IV on the rows it was fitted on (a monotone
+    partition is a turn at one end), so it must earn its place out of sample, and is tried there
+    only when it adds at least ``AUTO_TURN_IV_GAIN_MIN`` of IV in sample. Genuinely U-shaped risk
+    (age, utilisation) wins; the wiggles of a small sample stay monotone. When no partition
+    meets the constraints, all pre-bins become one bin and the trend says so.
+
+    All features' merges run as one dynamic programme (its cost is mostly per programme, not per
+    feature), and so do all held-out checks.
     """
-    if trend == "auto":
-        assert folds is not None, "auto trends are chosen on held-out rows"
-        return _merge_auto(good, bad, target, options, folds)
-    best = _best_partition(good, bad, target, (trend,), options)
-    if best is None:
-        return (0,), TREND_FALLBACK
-    return best[0].starts, best[1]
+    bads = int(np.count_nonzero(target))
+    problems = [
+        _merge_problem(
+            feature.good, feature.bad, target.size, bads, _solved_trends(feature), feature.options
+        )
+        for feature in features
+    ]
+    chosen: list[tuple[Partition, str] | None] = []
+    contested: list[tuple[int, tuple[Partition, str]]] = []
+    solved = optimal_partitions(problems)
+    for index, (feature, partitions) in enumerate(zip(features, solved, strict=True)):
+        if feature.trend != "auto":
+            chosen.append(_best_of(partitions, (feature.trend,)))
+            continue
+        monotone = _best_of(partitions, MONOTONE_TRENDS)
+        turn = _best_of(partitions, TURN_TRENDS)
+        chosen.append(turn if monotone is None else monotone)
+        if (
+            monotone is not None
+            and turn is not None
+            and turn[0].iv > monotone[0].iv * (1 + AUTO_TURN_IV_GAIN_MIN)
+        ):
+            contested.append((index, turn))
+    winners = _turns_predicting_better(features, [index for index, _ in contested], target)
+    for index, turn in contested:
+        if index in winners:
+            chosen[index] = turn
+    return [
+        ((0,), TREND_FALLBACK) if choice is None else (choice[0].starts, choice[1])
+        for choice in chosen
+    ]
+
+
+def _solved_trends(feature: _Prebinned) -> tuple[str, ...]:
+    return AUTO_TRENDS if feature.trend == "auto" else (feature.trend,)
 
 
 @dataclass(frozen=True)
 class _Fold:
-    """Pre-bin counts of one half of the rows (to fit) and of the other half (to test)."""
+    """Pre-bin counts of one half of the rows (to fit) and of the other half (to test), with the
+    rows and bads of the fitted half (they set its totals and minimum bin size)."""
 
     fit_good: np.ndarray
     fit_bad: np.ndarray
-    fit_target: np.ndarray
+    fit_rows: int
+    fit_bads: int
     test_good: np.ndarray
     test_bad: np.ndarray
 
 
-def _folds(
-    prebin_of_value: np.ndarray, value_rows: np.ndarray, target: np.ndarray, prebins_count: int
-) -> list[_Fold]:
-    """Two seeded halves of the rows, each fitted on one side and tested on the other."""
-    half = np.random.default_rng(AUTO_FOLD_SEED).random(target.size) < 0.5
-    value_half = half[value_rows]
-    value_bad = target[value_rows] == 1
-    counts = {}
-    for side in (True, False):
-        chosen = value_half == side
-        counts[side] = (
-            np.bincount(prebin_of_value[chosen & ~value_bad], minlength=prebins_count),
-            np.bincount(prebin_of_value[chosen & value_bad], minlength=prebins_count),
-        )
-    return [_Fold(*counts[side], target[half == side], *counts[not side]) for side in (True, False)]
+def _turns_predicting_better(
+    features: list[_Prebinned], indices: list[int], target: np.ndarray
+) -> set[int]:
+    """Those of ``indices`` whose turn family predicts held-out rows better than the monotone one.
 
-
-def _merge_auto(
-    good: np.ndarray, bad: np.ndarray, target: np.ndarray, options: _Options, folds: list[_Fold]
-) -> tuple[tuple[int, ...], str]:
-    """The better monotone trend, unless a single turn (peak or valley) predicts held-out rows
-    better.
-
-    A turn can only add IV on the rows it was fitted on (a monotone partition is a turn at one
-    end), so it must earn its place out of sample: each family is fitted on one half of the rows
-    and scored by the binomial log-likelihood of the other half, both ways round (tried only when
-    the turn adds at least ``AUTO_TURN_IV_GAIN_MIN`` of IV in sample). Genuinely
-    U-shaped risk (age, utilisation) wins; the wiggles of a small sample stay monotone.
+    Each family is fitted on one seeded half of the rows and scored by the binomial
+    log-likelihood of the other half, both ways round. A half with one class cannot fit bins:
+    then there is no evidence for a turn.
     """
-    monotone = _best_partition(good, bad, target, MONOTONE_TRENDS, options)
-    turn = _best_partition(good, bad, target, TURN_TRENDS, options)
-    if monotone is None and turn is None:
-        return (0,), TREND_FALLBACK
-    if turn is not None and (
-        monotone is None
-        or (
-            turn[0].iv > monotone[0].iv * (1 + AUTO_TURN_IV_GAIN_MIN)
-            and _held_out_log_likelihood(TURN_TRENDS, folds, options)
-            > _held_out_log_likelihood(MONOTONE_TRENDS, folds, options)
+    half = np.random.default_rng(AUTO_FOLD_SEED).random(target.size) < 0.5
+    folds = {index: _numeric_folds(features[index], target, half) for index in indices}
+    testable = [
+        index
+        for index in indices
+        if all(0 < fold.fit_bads < fold.fit_rows for fold in folds[index])
+    ]
+    problems = [
+        _merge_problem(
+            fold.fit_good,
+            fold.fit_bad,
+            fold.fit_rows,
+            fold.fit_bads,
+            AUTO_TRENDS,
+            features[index].options,
         )
-    ):
-        return turn[0].starts, turn[1]
-    assert monotone is not None
-    return monotone[0].starts, monotone[1]
+        for index in testable
+        for fold in folds[index]
+    ]
+    fitted = iter(optimal_partitions(problems))
+    winners = set()
+    for index in testable:
+        partitions = [next(fitted) for _ in folds[index]]
+        turn = _held_out_log_likelihood(TURN_TRENDS, folds[index], partitions)
+        if turn > _held_out_log_likelihood(MONOTONE_TRENDS, folds[index], partitions):
+            winners.add(index)
+    return winners
+
+
+def _numeric_folds(feature: _Prebinned, target: np.ndarray, half: np.ndarray) -> list[_Fold]:
+    """The two halves ``half`` splits the rows into, each fitted on one side and tested on the
+    other; one count over (pre-bin, half, bad) gives every pre-bin count of both."""
+    assert feature.dtype == "numeric", "only numeric features choose their trend"
+    groups = feature.value_groups
+    if groups is None:
+        values = feature.rows[feature.value_rows]
+        prebin_of_value = np.searchsorted(feature.cuts, values, side="right")
+    else:
+        prebin_of_value = np.searchsorted(feature.cuts, groups.values, side="right")[groups.codes]
+    value_half = half[feature.value_rows]
+    value_bad = target[feature.value_rows] == 1
+    cells = prebin_of_value * 4 + value_half * 2 + value_bad
+    counts = np.bincount(cells, minlength=4 * feature.good.size).reshape(-1, 4)
+    # columns: (other half, good), (other half, bad), (half, good), (half, bad)
+    bad_rows = target == 1
+    half_rows = int(np.count_nonzero(half))
+    half_bads = int(np.count_nonzero(half & bad_rows))
+    bads = int(np.count_nonzero(bad_rows))
+    return [
+        _Fold(counts[:, 2], counts[:, 3], half_rows, half_bads, counts[:, 0], counts[:, 1]),
+        _Fold(
+            counts[:, 0],
+            counts[:, 1],
+            target.size - half_rows,
+            bads - half_bads,
+            counts[:, 2],
+            counts[:, 3],
+        ),
+    ]
 
 
 def _held_out_log_likelihood(
-    trends: tuple[str, ...], folds: list[_Fold], options: _Options
+    trends: tuple[str, ...], folds: list[_Fold], fitted: list[dict[str, Partition | None]]
 ) -> float:
     """Sum over folds of the test half's log-likelihood under the bins fitted on the fit half."""
     total = 0.0
-    for fold in folds:
-        bads = int(fold.fit_target.sum())
-        if bads in (0, fold.fit_target.size):
-            return -math.inf  # a half with one class cannot fit bins: no evidence for a turn
-        best = _best_partition(fold.fit_good, fold.fit_bad, fold.fit_target, trends, options)
+    for fold, partitions in zip(folds, fitted, strict=True):
+        best = _best_of(partitions, trends)
         if best is None:
             return -math.inf
         fit_good, fit_bad = _merged_counts(fold.fit_good, fold.fit_bad, best[0].starts)
@@ -795,29 +999,37 @@ def _held_out_log_likelihood(
     return total
 
 
-def _best_partition(
+def _merge_problem(
     good: np.ndarray,
     bad: np.ndarray,
-    target: np.ndarray,
-    candidates: tuple[str, ...],
+    rows: int,
+    bads: int,
+    trends: tuple[str, ...],
     options: _Options,
+) -> MergeProblem:
+    """The merge of pre-bin counts taken from ``rows`` rows with ``bads`` bads (they set the totals
+    and the minimum bin size)."""
+    return MergeProblem(
+        good_counts=good,
+        bad_counts=bad,
+        good_total=rows - bads,
+        bad_total=bads,
+        min_bin_count=_min_bin_count(options.min_bin_share, rows),
+        min_bin_bad_count=options.min_bin_bad_count,
+        trends=trends,
+        max_bins=options.max_bins,
+    )
+
+
+def _best_of(
+    partitions: dict[str, Partition | None], trends: tuple[str, ...]
 ) -> tuple[Partition, str] | None:
-    """The highest-IV partition over ``candidates`` (the first on a tie), or None."""
-    bad_total = int(target.sum())
+    """The highest-IV partition among ``trends`` (the first on a tie), or None."""
     best = None
-    for candidate in candidates:
-        partition = optimal_partition(
-            good,
-            bad,
-            good_total=target.size - bad_total,
-            bad_total=bad_total,
-            trend=candidate,
-            max_bins=options.max_bins,
-            min_bin_count=_min_bin_count(options.min_bin_share, target.size),
-            min_bin_bad_count=options.min_bin_bad_count,
-        )
+    for trend in trends:
+        partition = partitions[trend]
         if partition is not None and (best is None or partition.iv > best[0].iv):
-            best = (partition, candidate)
+            best = (partition, trend)
     return best
 
 
@@ -825,63 +1037,84 @@ def _merged_counts(
     good: np.ndarray, bad: np.ndarray, starts: tuple[int, ...]
 ) -> tuple[list[int], list[int]]:
     indices = np.asarray(starts, dtype=np.int64)
-    good_counts = np.add.reduceat(good, indices)
-    bad_counts = np.add.reduceat(bad, indices)
-    return [int(count) for count in good_counts], [int(count) for count in bad_counts]
+    return np.add.reduceat(good, indices).tolist(), np.add.reduceat(bad, indices).tolist()
 
 
-def _special_bins(
+class _CountedBin(NamedTuple):
+    """A bin's kind, training counts and what it holds, before its WoE is known (a tuple: there
+    are many, and they live only until the bins are scored)."""
+
+    kind: BinKind
+    good_count: int
+    bad_count: int
+    lower: float = -math.inf
+    upper: float = math.inf
+    categories: tuple[str, ...] = ()
+    special_codes: tuple[float | str, ...] = ()
+
+
+def _special_counts(
     codes: Sequence[float | str], special: np.ndarray, target: np.ndarray
-) -> list[Bin]:
-    is_bad = target == 1
-    return [
-        _unscored_bin(
-            "special",
-            int((~is_bad & (special == index)).sum()),
-            int((is_bad & (special == index)).sum()),
-            special_codes=(code,),
-        )
-        for index, code in enumerate(codes)
-    ]
-
-
-def _unscored_bin(kind: BinKind, good_count: int, bad_count: int, **where: Any) -> Bin:
-    """A bin with its counts and label; WoE and IV are filled in once all bins are known."""
-    bin_ = Bin(
-        kind=kind, label="", good_count=good_count, bad_count=bad_count, woe=0.0, iv=0.0, **where
+) -> tuple[tuple[float | str, int, int], ...]:
+    """Each special code with the good and bad counts of its rows (zero when none has it)."""
+    return tuple(
+        (code, *_good_bad_counts(special == index, target)) for index, code in enumerate(codes)
     )
-    return replace(bin_, label=_label(bin_))
 
 
-def _score(
-    feature: str,
-    dtype: Literal["numeric", "categorical"],
-    bins: list[Bin],
-    missing: np.ndarray,
+def _good_bad_counts(rows: np.ndarray, target: np.ndarray) -> tuple[int, int]:
+    """Goods and bads among the chosen rows."""
+    bad_count = int(np.count_nonzero(rows & (target == 1)))
+    return int(np.count_nonzero(rows)) - bad_count, bad_count
+
+
+def _scored(
+    features: list[_Prebinned],
+    counted: list[list[_CountedBin]],
+    trends: list[str],
     target: np.ndarray,
-    trend: str,
-) -> FeatureBinning:
-    """Add the missing bin, compute every bin's WoE and IV, and build the binning."""
-    is_bad = target == 1
-    missing_bin = _unscored_bin(
-        "missing", int((missing & ~is_bad).sum()), int((missing & is_bad).sum())
-    )
-    bins = [*bins, missing_bin]
+) -> list[FeatureBinning]:
+    """Compute every bin's WoE and IV, label it, and build each feature's binning.
+
+    The bins of all features share the target's totals, so their WoE and IV are one computation.
+    """
+    bins = [bin_ for feature_bins in counted for bin_ in feature_bins]
+    bad_total = int(np.count_nonzero(target))
     woe, iv = woe_iv(
         np.array([bin_.good_count for bin_ in bins]),
         np.array([bin_.bad_count for bin_ in bins]),
-        good_total=int((~is_bad).sum()),
-        bad_total=int(is_bad.sum()),
+        good_total=target.size - bad_total,
+        bad_total=bad_total,
     )
-    scored = tuple(
-        replace(bin_, woe=float(bin_woe), iv=float(bin_iv))
-        for bin_, bin_woe, bin_iv in zip(bins, woe, iv, strict=True)
-    )
-    total_iv = math.fsum(bin_.iv for bin_ in scored)
-    return FeatureBinning(feature=feature, dtype=dtype, bins=scored, trend=trend, iv=total_iv)
+    scores = iter(zip(woe.tolist(), iv.tolist(), strict=True))
+    binnings = []
+    for feature, feature_bins, trend in zip(features, counted, trends, strict=True):
+        scored = tuple(_scored_bin(bin_, *next(scores)) for bin_ in feature_bins)
+        total_iv = math.fsum(bin_.iv for bin_ in scored)
+        binnings.append(
+            FeatureBinning(
+                feature=feature.feature, dtype=feature.dtype, bins=scored, trend=trend, iv=total_iv
+            )
+        )
+    return binnings
 
 
-def _label(bin_: Bin) -> str:
+def _scored_bin(bin_: _CountedBin, woe: float, iv: float) -> Bin:
+    return Bin(
+        kind=bin_.kind,
+        label=_label(bin_),
+        good_count=bin_.good_count,
+        bad_count=bin_.bad_count,
+        woe=woe,
+        iv=iv,
+        lower=bin_.lower,
+        upper=bin_.upper,
+        categories=bin_.categories,
+        special_codes=bin_.special_codes,
+    )
+
+
+def _label(bin_: _CountedBin) -> str:
     if bin_.kind == "interval":
         return f"[{_format_number(bin_.lower)}, {_format_number(bin_.upper)})"
     if bin_.kind == "categories":
@@ -1160,6 +1393,30 @@ class WoEBinner(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> WoEBinner:  # noqa: N803 - scikit-learn's name
         """Bin each feature of ``X`` against ``y`` (1 = bad, 0 = good)."""
+        self._fit(X, y)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:  # noqa: N803
+        """Fit, then return what :meth:`transform` returns for ``X``, placing each training row in
+        the bin fitting counted it in rather than reading the columns again."""
+        prebinned = self._fit(X, y)
+        as_index = self.output == "index"
+        result = np.empty(
+            (prebinned[0].rows.size, len(prebinned)),
+            dtype=np.int32 if as_index else np.float64,
+            order="F",
+        )
+        for column, feature in enumerate(prebinned):
+            binning = self.binnings_[feature.feature]
+            indices = _training_indices(feature, binning)
+            if as_index:
+                result[:, column] = indices
+            else:
+                result[:, column] = np.array([bin_.woe for bin_ in binning.bins])[indices]
+        return result
+
+    def _fit(self, X: Any, y: Any) -> list[_Prebinned]:  # noqa: N803
+        """Fit, and return each feature's pre-binning (what :meth:`fit_transform` reuses)."""
         self._check_transform_params()
         frame = _dense_frame(X)
         if y is None:
@@ -1170,20 +1427,19 @@ class WoEBinner(TransformerMixin, BaseEstimator):
         names = [str(name) for name in frame.columns]
         self._check_feature_keys(names)
         categorical = set(() if self.categorical_features is None else self.categorical_features)
-        binnings = {}
+        columns = []
         for name in names:
             series = frame[name]
             declared = None
             if self.categorical_features is not None:
                 declared = "categorical" if name in categorical else "numeric"
             dtype = resolve_dtype(series, declared, name)
-            binnings[name] = _bin_series(
-                series, target, name, dtype, self._options_for(name, dtype)
-            )
-        self.binnings_ = binnings
+            columns.append((name, series, dtype, self._options_for(name, dtype)))
+        prebinned, binnings = _bin_columns(columns, target)
+        self.binnings_ = dict(zip(names, binnings, strict=True))
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
-        return self
+        return prebinned
 
     def transform(self, X: Any) -> np.ndarray:  # noqa: N803 - scikit-learn's name
         """Return the WoE (float64) or bin index (int32) of every value, one column per feature."""

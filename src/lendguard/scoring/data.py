@@ -21,7 +21,8 @@ def binary_target(y: Any) -> np.ndarray:
     """Return ``y`` as an int8 array of 0 (good) and 1 (bad), or refuse it.
 
     Accepts booleans, integers and floats that are exactly 0 or 1. Missing values, other values and
-    a target with only one class are refused: none of them can train a risk model.
+    a target with only one class are refused: none of them can train a risk model. Two
+    comparisons check the values; ``np.unique`` (a sort) runs only to name values that are not 0/1.
     """
     values = np.asarray(y)
     if values.ndim != 1:
@@ -35,13 +36,15 @@ def binary_target(y: Any) -> np.ndarray:
         )
     if values.dtype.kind == "f" and np.isnan(values).any():
         raise ScoringDataError("the target has missing values")
-    unique = np.unique(values)
-    if not np.isin(unique, (0, 1)).all():
+    is_bad = values == 1
+    bad_count = int(np.count_nonzero(is_bad))
+    if bad_count + np.count_nonzero(values == 0) != values.size:
+        unique = np.unique(values)
         shown = ", ".join(str(value) for value in unique[:5])
         raise ScoringDataError(f"the target must be 0/1, got values {shown}")
-    if unique.size < 2:
-        raise ScoringDataError(f"the target has one class only ({unique[0]}): nothing to learn")
-    return values.astype(np.int8)
+    if bad_count in (0, values.size):
+        raise ScoringDataError(f"the target has one class only ({values[0]}): nothing to learn")
+    return is_bad.astype(np.int8)
 
 
 def feature_frame(X: Any) -> pd.DataFrame:  # noqa: N803

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
@@ -54,6 +55,9 @@ from lendguard.scoring.selection import FeatureSelector
 
 BASE_ROW = "(base)"
 """The points table's row for the intercept's share of every score."""
+
+usable_check_head_rows = 64
+"""Rows :func:`unusable_columns` reads first: two different values there make a column usable."""
 
 
 @dataclass(frozen=True)
@@ -131,16 +135,16 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         usable = [name for name in frame.columns if name not in self.dropped_]
         if not usable:
             raise ScoringDataError("every column is constant or entirely missing")
-        self.binner_ = clone(self.binner if self.binner is not None else WoEBinner())
+        self.binner_ = WoEBinner() if self.binner is None else clone(self.binner)
         self.binner_.set_params(output="woe")
-        woe = pd.DataFrame(
-            self.binner_.fit_transform(frame[usable], target), columns=usable, index=frame.index
-        )
-        self.selector_ = clone(self.selector if self.selector is not None else FeatureSelector())
-        self.selector_.fit(woe, target)
+        # the table itself when every column is usable: selecting columns would copy it
+        binned = self.binner_.fit_transform(frame[usable] if self.dropped_ else frame, target)
+        woe = np.asarray(binned, dtype=np.float64)
+        self.selector_ = FeatureSelector() if self.selector is None else clone(self.selector)
+        self.selector_._fit_woe(woe, usable, target)
         self.dropped_.update(self.selector_.dropped_)
         selected = list(self.selector_.selected_features_)
-        self._fit_regression(woe[selected], target)
+        self._fit_regression(woe, usable, selected, target)
         self._build_points()
         return self
 
@@ -160,15 +164,21 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         if not 0 <= self.points_decimals <= 6:
             raise ValueError(f"points_decimals must be 0..6, got {self.points_decimals}")
 
-    def _fit_regression(self, woe: pd.DataFrame, target: np.ndarray) -> None:
-        """Fit, then drop non-positive coefficients one at a time (weakest first) and refit."""
-        features = list(woe.columns)
+    def _fit_regression(
+        self, woe: np.ndarray, columns: list[str], selected: list[str], target: np.ndarray
+    ) -> None:
+        """Fit on the ``selected`` columns of ``woe`` (named by ``columns``), then drop
+        non-positive coefficients one at a time (weakest first) and refit."""
+        features = list(selected)
         while True:
             # Newton-Cholesky: exact in a few steps when features are few and rows many.
             regression = LogisticRegression(
                 C=self.regularization_strength, solver="newton-cholesky", max_iter=100
             )
-            regression.fit(woe[features].to_numpy(dtype=np.float64), target)
+            # _check_params has checked C, and WoE values are finite by construction: scikit-learn
+            # need not check them again (its checks cost more than the solve on a small book)
+            with config_context(skip_parameter_validation=True, assume_finite=True):
+                regression.fit(woe[:, [columns.index(name) for name in features]], target)
             coefficients = regression.coef_[0]
             wrong = [index for index, value in enumerate(coefficients) if value <= 0]
             if not wrong:
@@ -401,16 +411,32 @@ class Scorecard(ClassifierMixin, BaseEstimator):
 
 
 def unusable_columns(frame: pd.DataFrame) -> dict[str, str]:
-    """Columns that are entirely missing or hold a single value, with the reason."""
+    """Columns that are entirely missing or hold a single value, with the reason.
+
+    Two different values among the first ``usable_check_head_rows`` settle it for almost every
+    column without reading the rest; only a column that looks constant there is read whole.
+    """
+    head = frame.iloc[:usable_check_head_rows].to_numpy()
+    present = ~pd.isna(head)
     reasons: dict[str, str] = {}
-    for name in frame.columns:
-        column = frame[name]
-        present = column.dropna()
-        if present.empty:
-            reasons[name] = "entirely missing"
-        elif len(present) == len(column) and (present == present.iloc[0]).all():
-            reasons[name] = "constant"
+    for index, name in enumerate(frame.columns):
+        values = head[present[:, index], index]
+        if values.size > 1 and bool((values != values[0]).any()):
+            continue
+        reason = _unusable(frame[name])
+        if reason is not None:
+            reasons[name] = reason
     return reasons
+
+
+def _unusable(column: pd.Series) -> str | None:
+    """Why a column cannot rank anyone, or None."""
+    present = column.dropna()
+    if present.empty:
+        return "entirely missing"
+    if len(present) == len(column) and (present == present.iloc[0]).all():
+        return "constant"
+    return None
 
 
 def _numeric_record_value(feature: str, value: Any) -> np.ndarray:

@@ -65,6 +65,10 @@ LINE_SEARCH_HALVINGS_MAX = 40
 COLLINEAR_RESIDUAL_SHARE = 1e-10
 """A regression leaving less than this share of a column's variance unexplained is collinear."""
 
+WELL_CONDITIONED_EIGENVALUE_MIN = 1e-6
+"""A correlation matrix whose eigenvalues are all at least this inverts accurately (to about
+1e-10), and leaves every column a share of its variance far above ``COLLINEAR_RESIDUAL_SHARE``."""
+
 
 def information_value(values: Any, y: Any) -> float:
     """Return the IV of a discrete feature: groups of equal values are its bins.
@@ -79,19 +83,31 @@ def information_value(values: Any, y: Any) -> float:
         raise ScoringDataError(
             f"the feature has {len(column)} values but the target has {len(target)}"
         )
-    codes, _ = pd.factorize(column, use_na_sentinel=False)
-    row_counts = np.bincount(codes)
-    bad_counts = np.bincount(codes, weights=target)
-    return _iv_from_counts(bad_counts, row_counts - bad_counts)
+    return _information_values(column[:, None], target)[0]
 
 
-def _iv_from_counts(bad_counts: np.ndarray, good_counts: np.ndarray) -> float:
-    """IV of bins from their counts, with the 0.5 rule for a bin that lacks goods or bads."""
-    bad_total, good_total = bad_counts.sum(), good_counts.sum()
+def _information_values(values: np.ndarray, target: np.ndarray) -> list[float]:
+    """The IV of each column of ``values``: grouped one by one, scored in one computation."""
+    bad_counts, good_counts = [], []
+    for column in values.T:
+        codes, _ = pd.factorize(column, use_na_sentinel=False)
+        bads = np.bincount(codes, weights=target)
+        bad_counts.append(bads)
+        good_counts.append(np.bincount(codes) - bads)
+    ends = np.cumsum([counts.size for counts in bad_counts])[:-1]
+    terms = _iv_terms(np.concatenate(bad_counts), np.concatenate(good_counts), target)
+    return [float(np.sum(column_terms)) for column_terms in np.split(terms, ends)]
+
+
+def _iv_terms(bad_counts: np.ndarray, good_counts: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Each bin's IV from its counts, with the 0.5 rule for a bin that lacks goods or bads;
+    shares are of the target's totals."""
+    bad_total = float(np.count_nonzero(target))
+    good_total = target.size - bad_total
     lacking = (bad_counts == 0) | (good_counts == 0)
     bad_share = (bad_counts + 0.5 * lacking) / bad_total
     good_share = (good_counts + 0.5 * lacking) / good_total
-    return float(np.sum((bad_share - good_share) * np.log(bad_share / good_share)))
+    return (bad_share - good_share) * np.log(bad_share / good_share)
 
 
 def variance_inflation_factors(frame: pd.DataFrame) -> dict[str, float]:
@@ -99,29 +115,54 @@ def variance_inflation_factors(frame: pd.DataFrame) -> dict[str, float]:
 
     The regressions have an intercept, so a shifted copy of a column (``2x + 1``) counts as
     collinear; a collinear or constant column gets ``math.inf``. They run on the centred cross
-    products, one small least-squares problem per column, so the table is read once.
+    products, so the table is read once (see :func:`_vifs`).
     """
     frame = feature_frame(frame)
-    standardised, constant = _standardised(_numeric_values(frame))
-    cross = standardised.T @ standardised
-    return {
-        name: math.inf if constant[index] else _vif_from_cross(cross, index)
-        for index, name in enumerate(frame.columns)
-    }
+    cross, constant = _cross_products(_numeric_values(frame))
+    return _vifs(list(frame.columns), cross, constant)
 
 
-def _standardised(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centred columns of unit length (a constant column: all zeros), and which are constant.
+def _vifs(names: list[str], cross: np.ndarray, constant: np.ndarray) -> dict[str, float]:
+    """Each column's VIF from the cross products of the standardised columns.
 
-    Each column is divided by its largest deviation before squaring, so tiny or huge values
-    neither underflow nor overflow.
+    When the varying columns are far from collinear (the smallest eigenvalue of their correlation
+    matrix is at least ``WELL_CONDITIONED_EIGENVALUE_MIN``), every VIF is a diagonal entry of the
+    matrix's inverse: one inversion instead of a regression per column. Otherwise (some VIF may be
+    infinite) each column gets its own least-squares regression.
     """
-    constant = values.max(axis=0) == values.min(axis=0)
-    centred = np.where(constant, 0.0, values - values.mean(axis=0))
-    magnitude = np.where(constant, 1.0, np.abs(centred).max(axis=0))
-    centred = centred / magnitude
-    length = np.sqrt((centred**2).sum(axis=0))
-    return centred / np.where(constant, 1.0, length), constant
+    varying = np.flatnonzero(~constant)
+    correlations = cross[np.ix_(varying, varying)]
+    factors = np.full(len(names), math.inf)
+    if (
+        len(names) > 1  # a lone column's VIF is 1 exactly, as its own regression says
+        and varying.size
+        and np.linalg.eigvalsh(correlations)[0] >= WELL_CONDITIONED_EIGENVALUE_MIN
+    ):
+        factors[varying] = np.diagonal(np.linalg.inv(correlations))
+    else:
+        factors[varying] = [_vif_from_cross(cross, index) for index in varying]
+    return {name: float(factor) for name, factor in zip(names, factors, strict=True)}
+
+
+def _cross_products(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cross products of the centred columns scaled to unit length (the correlation matrix, a
+    constant column giving zeros), and which columns are constant.
+
+    Each column is divided by its largest deviation before the products, so tiny or huge values
+    neither underflow nor overflow; the columns' lengths come from the products' diagonal rather
+    than from another pass over the table.
+    """
+    highest = values.max(axis=0)
+    lowest = values.min(axis=0)
+    constant = highest == lowest
+    mean = values.mean(axis=0)
+    magnitude = np.where(constant, 1.0, np.maximum(highest - mean, mean - lowest))
+    centred = values - mean
+    centred /= magnitude
+    centred[:, constant] = 0.0
+    cross = centred.T @ centred
+    length = np.sqrt(np.where(constant, 1.0, np.diagonal(cross)))
+    return cross / length[:, None] / length[None, :], constant
 
 
 def _vif_from_cross(cross: np.ndarray, index: int) -> float:
@@ -152,7 +193,17 @@ def correlation_filter(
     missing_iv = [name for name in names if name not in information_values]
     if missing_iv:
         raise ScoringDataError(f"no information value given for: {', '.join(missing_iv)}")
-    correlations = _correlations(_numeric_values(frame))
+    correlations = np.clip(_cross_products(_numeric_values(frame))[0], -1.0, 1.0)
+    return _correlation_drops(names, correlations, information_values, max_correlation)
+
+
+def _correlation_drops(
+    names: list[str],
+    correlations: np.ndarray,
+    information_values: dict[str, float],
+    max_correlation: float,
+) -> tuple[list[str], dict[str, str]]:
+    """:func:`correlation_filter` on the correlation matrix of the named columns."""
     order = sorted(
         range(len(names)), key=lambda index: (-information_values[names[index]], names[index])
     )
@@ -167,12 +218,6 @@ def correlation_filter(
         else:
             kept.append(index)
     return [names[index] for index in sorted(kept)], dropped
-
-
-def _correlations(values: np.ndarray) -> np.ndarray:
-    """Pearson correlations between columns; a constant column correlates 0 with everything."""
-    standardised, _ = _standardised(values)
-    return np.clip(standardised.T @ standardised, -1.0, 1.0)
 
 
 def _most_correlated(correlations: np.ndarray, index: int, kept: list[int]) -> int | None:
@@ -507,33 +552,58 @@ class FeatureSelector(SelectorMixin, BaseEstimator):
         self.max_features = max_features
 
     def fit(self, X: Any, y: Any) -> FeatureSelector:  # noqa: N803
-        """Run the filters in order; refuse a result with no feature left."""
+        """Check the input, then run the filters in order (see :meth:`_select`)."""
         self._check_params()
-        table, target = self._training_data(X, y)
-        self.information_values_ = {
-            name: information_value(table[name].to_numpy(), target) for name in table.columns
-        }
+        values, names, target = self._training_data(X, y)
+        return self._select(values, names, target)
+
+    def _fit_woe(self, woe: np.ndarray, names: list[str], target: np.ndarray) -> FeatureSelector:
+        """:meth:`fit` on a WoE matrix a binner made, with its column names and the 0/1 target the
+        binner was fitted on: the scorecard's path, which skips the table checks such a matrix
+        passes by construction (float64, finite, named)."""
+        self._check_params()
+        assert woe.dtype == np.float64 and woe.shape == (target.size, len(names))
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        return self._select(woe, names, target)
+
+    def _select(self, values: np.ndarray, names: list[str], target: np.ndarray) -> FeatureSelector:
+        """Run the filters in order on checked float64 columns; refuse a result with no feature
+        left. The correlation and VIF filters share one matrix of cross products, computed once."""
+        self.information_values_ = dict(
+            zip(names, _information_values(values, target), strict=True)
+        )
         self.dropped_: dict[str, str] = {}
         self.stepwise_: StepwiseResult | None = None
-        kept = self._apply(list(table.columns), self._weak(table.columns), "the IV filter")
-        correlated = correlation_filter(table[kept], self.information_values_, self.max_correlation)
-        kept = self._apply(kept, correlated[1], "the correlation filter")
-        kept = self._apply(kept, self._inflated(table[kept]), "the VIF filter")
+        kept = self._apply(names, self._weak(names), "the IV filter")
+        cross, constant = _cross_products(values)
+        column = {name: index for index, name in enumerate(names)}
+        indices = [column[name] for name in kept]
+        _, correlated = _correlation_drops(
+            kept,
+            np.clip(cross[np.ix_(indices, indices)], -1.0, 1.0),
+            self.information_values_,
+            self.max_correlation,
+        )
+        kept = self._apply(kept, correlated, "the correlation filter")
+        kept = self._apply(kept, self._inflated(kept, cross, constant, column), "the VIF filter")
         if self.stepwise is not None:
-            kept = self._apply(kept, self._stepwise_drops(table[kept], target), "stepwise")
+            table = pd.DataFrame(values[:, [column[name] for name in kept]], columns=kept)
+            kept = self._apply(kept, self._stepwise_drops(table, target), "stepwise")
         elif self.max_features is not None:
             kept = self._apply(kept, self._beyond_cap(kept), "max_features")
         self.selected_features_ = kept
-        self.support_ = np.isin(np.asarray(table.columns, dtype=object), kept)
+        self.support_ = np.isin(np.asarray(names, dtype=object), kept)
         return self
 
-    def _training_data(self, X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray]:  # noqa: N803
+    def _training_data(self, X: Any, y: Any) -> tuple[np.ndarray, list[str], np.ndarray]:  # noqa: N803
         """Check the input: its shape the scikit-learn way, its values the scoring way.
 
         scikit-learn's checks refuse sparse, complex, one-dimensional and empty input with the
         messages its users know, and record ``n_features_in_`` (and ``feature_names_in_`` for a
         DataFrame); text, missing and infinite values and a target that is not 0/1 raise
-        :class:`ScoringDataError` naming what is wrong.
+        :class:`ScoringDataError` naming what is wrong. Returns the values as float64, the
+        feature names and the target.
         """
         if y is None:
             raise ValueError(
@@ -541,10 +611,10 @@ class FeatureSelector(SelectorMixin, BaseEstimator):
             )
         validate_data(self, X, reset=True, dtype=None, ensure_all_finite=False)
         frame = feature_frame(X)
-        table = pd.DataFrame(_numeric_values(frame), columns=frame.columns)
+        values = _numeric_values(frame)
         target = binary_target(y)
-        _check_lengths(len(table), target)
-        return table, target
+        _check_lengths(len(values), target)
+        return values, list(frame.columns), target
 
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self, "support_")
@@ -585,16 +655,20 @@ class FeatureSelector(SelectorMixin, BaseEstimator):
             if values[name] < self.min_iv
         }
 
-    def _inflated(self, table: pd.DataFrame) -> dict[str, str]:
+    def _inflated(
+        self, kept: list[str], cross: np.ndarray, constant: np.ndarray, column: dict[str, int]
+    ) -> dict[str, str]:
         """Drop the highest VIF above ``max_vif`` and recompute, until none is above.
 
         Equal VIFs (collinear columns are all infinite) drop the lower IV first, then the later
-        name, as the correlation filter keeps the earlier name.
+        name, as the correlation filter keeps the earlier name. ``cross`` holds the cross
+        products of every column (``column`` says where), so a recomputation reads no data.
         """
-        remaining = list(table.columns)
+        remaining = list(kept)
         dropped: dict[str, str] = {}
         while remaining:
-            factors = variance_inflation_factors(table[remaining])
+            indices = [column[name] for name in remaining]
+            factors = _vifs(remaining, cross[np.ix_(indices, indices)], constant[indices])
             worst = max(
                 remaining, key=lambda name: (factors[name], -self.information_values_[name], name)
             )
@@ -627,8 +701,17 @@ class FeatureSelector(SelectorMixin, BaseEstimator):
 
 
 def _numeric_values(frame: pd.DataFrame) -> np.ndarray:
-    """The table as float64, refusing text, missing and infinite values by column name."""
-    values = np.column_stack([_numeric_column(name, frame[name]) for name in frame.columns])
+    """The table as float64, refusing text, missing and infinite values by column name.
+
+    A table of NumPy numbers converts in one step (without a copy when it is one float block, as
+    a WoE table is); other tables go column by column so that text is named.
+    """
+    if all(isinstance(dtype, np.dtype) and dtype.kind in "biuf" for dtype in frame.dtypes):
+        values = frame.to_numpy(dtype=np.float64)
+    else:
+        values = np.column_stack([_numeric_column(name, frame[name]) for name in frame.columns])
+    if np.isfinite(values).all():
+        return values
     for problem, bad in (("missing (NaN)", np.isnan(values)), ("infinite (inf)", np.isinf(values))):
         columns = frame.columns[bad.any(axis=0)]
         if len(columns):
