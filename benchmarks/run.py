@@ -17,14 +17,10 @@ import datetime as dt
 import os
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, make_url
 
 from lendguard.ledger import commands
 from lendguard.ledger.book import Book, to_records
@@ -33,6 +29,7 @@ from lendguard.ledger.rules import rules_for
 from lendguard.ledger.state import apply, fold
 from lendguard.products.loader import load_product
 from lendguard.store import open_store
+from lendguard.store.database import scratch_postgres_schema
 
 PRODUCT = Path(__file__).resolve().parent.parent / "products" / "huabei-standard.toml"
 POSTGRES_URL = os.environ.get(
@@ -96,22 +93,6 @@ def in_memory_events_per_second() -> tuple[int, float]:
     return events, time.perf_counter() - started
 
 
-@contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A throwaway PostgreSQL schema for one run."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
-
-
 def store_events_per_second(url: str, batch_requests: int) -> tuple[int, float]:
     """Events per second through ``Book`` on a fresh database."""
     store = open_store(url)
@@ -136,7 +117,7 @@ def main() -> None:
             url = f"sqlite:///{folder}/bench.sqlite"
             events, seconds = store_events_per_second(url, batch_requests)
         rows.append((f"SQLite, {label}", events, seconds, events / seconds, TARGETS["sqlite"]))
-        with postgres_schema() as url:
+        with scratch_postgres_schema(POSTGRES_URL, "bench") as url:
             events, seconds = store_events_per_second(url, batch_requests)
         rows.append(
             (f"PostgreSQL, {label}", events, seconds, events / seconds, TARGETS["postgresql"])

@@ -63,11 +63,12 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.run import postgres_schema
+from benchmarks.run import POSTGRES_URL
 from lendguard.ledger.book import Book
 from lendguard.service.pii import new_key_entry
 from lendguard.service.security import ApiKeyStore
 from lendguard.store import open_store, schema
+from lendguard.store.database import scratch_postgres_schema
 from lendguard.store.service_tables import audit_log
 
 PRODUCT = Path(__file__).resolve().parents[1] / "products" / "jiebei-standard.toml"
@@ -153,7 +154,7 @@ def database(store: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="lendguard-service-bench-") as folder:
             yield f"sqlite:///{Path(folder) / 'bench.sqlite'}"
         return
-    with postgres_schema() as url:
+    with scratch_postgres_schema(POSTGRES_URL, "bench") as url:
         yield url
 
 

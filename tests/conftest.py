@@ -7,14 +7,13 @@ gets its own schema, so runs are isolated and can repeat against the same databa
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url
 
 from lendguard.store import Store, open_store
+from lendguard.store.database import scratch_postgres_schema
 
 POSTGRES_URL = os.environ.get(
     "LENDGUARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -28,7 +27,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     else:
-        yield from _postgres_schema_url()
+        with scratch_postgres_schema(POSTGRES_URL, "t") as url:
+            yield url
 
 
 @pytest.fixture
@@ -37,18 +37,3 @@ def store(store_url: str) -> Iterator[Store]:
     opened = open_store(store_url)
     yield opened
     opened.close()
-
-
-def _postgres_schema_url() -> Iterator[str]:
-    """Create a throwaway schema, yield a URL whose search_path is that schema, then drop it."""
-    schema = f"t_{uuid.uuid4().hex}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
