@@ -4,6 +4,9 @@ The parent pages account ids (never the book) and hands each partition of at mos
 ``partition_size`` ids to a worker. A worker loads its partition's states in bulk (snapshot plus
 later events), runs the kernel one business date at a time, commits every account's events,
 journal lines and new snapshot in ONE group commit, then writes the partition's Parquet parts.
+A task may instead take its states from a Parquet dataset of ``INPUT_SCHEMA`` (``input_path``,
+what the Spark engine offers): the log still comes from the store, and a partition that such a
+state leaves stale is refused at commit and loaded again from the store.
 
 Why this is safe to kill and rerun: each account's write is a compare-and-set on the sequence it
 was loaded at, and its snapshot carries the day it is closed through, so a rerun loads accounts a
@@ -343,7 +346,7 @@ def load_input_partition(
     the store."""
     products = store.list_products()
     rules = _rules(tuple((product_key(p.product_id, p.version), p.source_text) for p in products))
-    texts = input_states(input_path, account_ids)
+    texts = _input_states(input_path, account_ids)
     states, errors = {}, {}
     for account_id, text in zip(account_ids, texts, strict=True):
         try:
@@ -360,7 +363,7 @@ def load_input_partition(
     return Loaded(states, histories, rules, errors)
 
 
-def input_states(input_path: Path, account_ids: Sequence[str]) -> list[str | None]:
+def _input_states(input_path: Path, account_ids: Sequence[str]) -> list[str | None]:
     """The state texts of ``account_ids`` (rising) in the dataset at ``input_path``."""
     account_id = pc.field("account_id")
     wanted = (account_id >= account_ids[0]) & (account_id <= account_ids[-1])
