@@ -22,10 +22,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import ArgumentError, OperationalError
 
 from lendguard import limits
-from lendguard.cli.errors import bad_input_exits, fail
+from lendguard.cli.errors import bad_input_exits, database_errors, fail
 from lendguard.delinquency.classification import FiveCategory
 from lendguard.ledger.book import Book, Posted
 from lendguard.ledger.state import AccountState, Plan
@@ -143,11 +142,8 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 def open_book(db: str | None) -> Book:
     """The book over the store at ``db`` (``None``: the default URL); a bad URL is one line."""
-    try:
+    with database_errors(db or default_url()):
         return Book(open_store(db))
-    except (ArgumentError, OperationalError) as exc:
-        first_line = str(exc).splitlines()[0]
-        fail(f"cannot open database {db or default_url()!r}: {first_line}", "bad_database")
 
 
 def post(db: str | None, account_id: str, as_json: bool, request: Request) -> None:

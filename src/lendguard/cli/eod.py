@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -20,10 +18,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import ArgumentError, OperationalError
 
 from lendguard import limits
-from lendguard.cli.errors import bad_input_exits, fail
+from lendguard.cli.errors import bad_input_exits, database_errors, fail
 from lendguard.eod.engine import EngineRunner, Parallelism, RunSummary, run_eod, workers_max
 from lendguard.eod.local import run_local
 from lendguard.store import default_url
@@ -64,7 +61,7 @@ def eod_command(
     columns = (TextColumn("closing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
         bad_input_exits(),
-        _database_errors(url),
+        database_errors(url),
         Progress(*columns, console=Console(stderr=True), transient=True) as progress,
     ):
         task = progress.add_task("partitions", total=None)
@@ -106,16 +103,6 @@ def _engine(engine: str, master: str, workers: int | None) -> tuple[EngineRunner
 
         return run_spark, master
     fail(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-
-
-@contextmanager
-def _database_errors(url: str) -> Iterator[None]:
-    """A database that cannot be opened is one line and exit 2, like other bad input."""
-    try:
-        yield
-    except (ArgumentError, OperationalError) as error:
-        first_line = str(error).splitlines()[0]
-        fail(f"cannot open database {url!r}: {first_line}", "bad_database")
 
 
 def print_summary(summary: RunSummary, out: Path) -> None:

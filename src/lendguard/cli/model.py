@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lendguard.cli.errors import bad_input_exits, fail
+from lendguard.cli.errors import bad_input_exits, database_errors, fail
 from lendguard.scoring.features import LABEL_BAD_PAST_DUE_DAYS, LABEL_HORIZON_DAYS
 
 if TYPE_CHECKING:
@@ -163,7 +163,8 @@ def features_command(
         snapshots = read_feed(feed, SNAPSHOTS)
         transactions = None
         if db is not None:
-            store = open_store(db)
+            with database_errors(db):
+                store = open_store(db)
             try:
                 transactions = load_transactions(store)
             finally:
