@@ -316,8 +316,7 @@ def _load(store: Store, task: PartitionTask) -> Loaded:
 def load_partition(store: Store, account_ids: Sequence[str], first_date: dt.date) -> Loaded:
     """The product rules, the accounts' states (snapshot + later events, in bulk), and for
     accounts already closed on or after ``first_date`` the events their rows are replayed from."""
-    products = store.list_products()
-    rules = _rules(tuple((product_key(p.product_id, p.version), p.source_text) for p in products))
+    rules = _stored_rules(store)
     snapshots, errors = _parse_snapshots(store.load_snapshots(account_ids))
     after = {account_id: _sequence(snapshots.get(account_id)) for account_id in account_ids}
     records = store.load_events_after(after)
@@ -344,8 +343,7 @@ def load_input_partition(
     row groups of its own partition). Closed accounts are left out, as the store's pages leave
     them out; a state staler than the store is refused at commit and the partition reloaded from
     the store."""
-    products = store.list_products()
-    rules = _rules(tuple((product_key(p.product_id, p.version), p.source_text) for p in products))
+    rules = _stored_rules(store)
     texts = _input_states(input_path, account_ids)
     states, errors = {}, {}
     for account_id, text in zip(account_ids, texts, strict=True):
@@ -399,6 +397,12 @@ def _first_nights(
         and records[-1].business_date == first_date
         and records[-1].sequence == states[account_id].sequence
     }
+
+
+def _stored_rules(store: Store) -> dict[str, ProductRules]:
+    """The rules of every product version in the store (validated once per worker)."""
+    products = store.list_products()
+    return _rules(tuple((product_key(p.product_id, p.version), p.source_text) for p in products))
 
 
 @functools.lru_cache(maxsize=4)

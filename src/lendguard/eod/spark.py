@@ -26,6 +26,7 @@ the same environment with ``lendguard`` installed and a store URL they can all r
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import sys
@@ -54,7 +55,7 @@ from lendguard.eod.kernel import INPUT_SCHEMA
 from lendguard.eod.local import PartitionTask, close_partition, partition_tasks
 from lendguard.eod.outputs import prune_parts
 from lendguard.errors import LendGuardError
-from lendguard.store import open_store
+from lendguard.store import Store, open_store
 
 ENGINE = "spark"
 
@@ -133,16 +134,18 @@ def run_spark(
     """
     started = time.perf_counter()
     active = session or spark_session(_master(parallelism))
+    store = open_store(store_url)
     tally = Tally()
     try:
         expected, tasks = _tasks(
-            store_url, run_id, tuple(business_dates), out_dir, partition_size, input_path
+            store, store_url, run_id, tuple(business_dates), out_dir, partition_size, input_path
         )
         wave_size = partitions_per_core * active.sparkContext.defaultParallelism
         for result in _waves(active.sparkContext, job, tasks, wave_size):
             tally.add(result)
             progress(tally.partitions, max(expected, tally.partitions))
     finally:
+        store.close()
         if session is None:
             active.stop()
     prune_parts(out_dir, business_dates, tally.partitions)
@@ -155,6 +158,7 @@ def _master(parallelism: Parallelism) -> str:
 
 
 def _tasks(
+    store: Store,
     store_url: str,
     run_id: str,
     business_dates: tuple[dt.date, ...],
@@ -162,39 +166,20 @@ def _tasks(
     partition_size: int,
     input_path: Path | None,
 ) -> tuple[int, Iterator[PartitionTask]]:
-    """How many partitions to expect, and the tasks paged lazily: the store's serviced accounts,
-    or the accounts of the dataset at ``input_path``."""
-    if input_path is not None:
-        dataset = open_input(input_path)
-        expected = -(-dataset.count_rows() // partition_size)
-        tasks = (
-            PartitionTask(store_url, run_id, number, ids, business_dates, out_dir, input_path)
-            for number, ids in enumerate(_dataset_ids(dataset, partition_size))
-        )
+    """How many partitions to expect, and the tasks paged lazily (``store`` stays open while
+    they are taken): the store's serviced accounts, or the accounts of the dataset at
+    ``input_path``."""
+    if input_path is None:
+        expected = math.ceil(store.open_account_count() / partition_size)
+        tasks = partition_tasks(store, store_url, run_id, business_dates, out_dir, partition_size)
         return expected, tasks
-    store = open_store(store_url)
-    try:
-        expected = -(-store.open_account_count() // partition_size)
-    finally:
-        store.close()
-    return expected, _store_tasks(store_url, run_id, business_dates, out_dir, partition_size)
-
-
-def _store_tasks(
-    store_url: str,
-    run_id: str,
-    business_dates: tuple[dt.date, ...],
-    out_dir: Path,
-    partition_size: int,
-) -> Iterator[PartitionTask]:
-    """The embedded engine's partitions of the store's serviced accounts, paged lazily."""
-    store = open_store(store_url)
-    try:
-        yield from partition_tasks(
-            store, store_url, run_id, business_dates, out_dir, partition_size
-        )
-    finally:
-        store.close()
+    dataset = open_input(input_path)
+    expected = math.ceil(dataset.count_rows() / partition_size)
+    tasks = (
+        PartitionTask(store_url, run_id, number, ids, business_dates, out_dir, input_path)
+        for number, ids in enumerate(_dataset_ids(dataset, partition_size))
+    )
+    return expected, tasks
 
 
 def open_input(input_path: Path) -> ds.Dataset:
